@@ -1,0 +1,1 @@
+"""GLIDE and PITI networks (linen, NHWC)."""
