@@ -1,6 +1,16 @@
-"""PITI models: task encoder + GLIDE UNet decoder (filled in by the PITI-models work)."""
+"""PITI models: the task encoder (condition CNN + transformer) and the GLIDE UNet decoder."""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
+
+from glide_jax.models.glide import model_input
+from glide_jax.models.layers import Dense, GroupNorm, LayerNorm, conv
+from glide_jax.models.text import Transformer
+from glide_jax.models.unet import UNetModel
 
 
 def null_condition(ref):
@@ -12,3 +22,116 @@ def null_condition(ref):
     if isinstance(ref, np.ndarray):
         return np.ones_like(ref)
     return jnp.ones_like(ref)
+
+
+# Condition channels per PITI mode (script_util.create_model); anything else falls back to 3.
+MODE_CHANNELS = {"coco": 3, "ade20k": 3, "coco-edge": 1, "flickr-edge": 1, "depth-normal": 6}
+CONDITION_SIZE = 256
+ENCODER_WIDTH = 512
+ENCODER_LAYERS = 8
+ENCODER_HEADS = 8
+
+
+def check_condition(ref, n_class: int, mode: str = ""):
+    """Raise a ValueError naming the problem unless ref is [B, 256, 256, n_class]."""
+    shape = tuple(ref.shape)
+    what = f"mode {mode!r}" if mode else f"n_class {n_class}"
+    if len(shape) != 4:
+        raise ValueError(f"ref must be [B, 256, 256, {n_class}] (NHWC) for {what}, got {shape}")
+    if shape[1:3] != (CONDITION_SIZE, CONDITION_SIZE):
+        raise ValueError(f"PITI condition must be 256x256, got {shape[1]}x{shape[2]} "
+                         f"(ref shape {shape}; the encoder's 257 positional rows need a 16x16 grid)")
+    if shape[3] != n_class:
+        raise ValueError(f"PITI condition for {what} must have {n_class} channels, got {shape[3]} "
+                         f"(ref shape {shape})")
+
+
+class CNN(nn.Module):
+    """PITI's condition CNN: [B, 256, 256, n_class] -> [B, 16, 16, 512].
+
+    conv1 7x7 (pad 3), conv2..5 3x3 stride 2 (pad 1), each followed by affine InstanceNorm
+    (float32, eps 1e-5) and LeakyReLU(0.2); conv6 3x3 without norm or activation.
+    """
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.astype(self.dtype)
+        plan = ((32, 7, 1), (64, 3, 2), (128, 3, 2), (256, 3, 2), (512, 3, 2))
+        for i, (features, kernel, stride) in enumerate(plan, start=1):
+            x = conv(x, features, kernel, f"conv{i}", self.dtype, stride=stride)
+            x = nn.leaky_relu(GroupNorm(num_groups=None, name=f"norm{i}")(x), 0.2)
+        return conv(x, ENCODER_WIDTH, 3, "conv6", self.dtype)
+
+
+class TaskEncoder(nn.Module):
+    """PITI's Encoder: CNN tokens + transformer, giving (xf_proj [B,512], xf_out [B,256,512]).
+
+    The cls token is appended AFTER the 256 grid tokens (token index y*16 + x) but takes
+    positional row 0; rows 1..256 go to the grid tokens. Init: the official code leaves
+    `cls_token` [1,1,512] and `positional_embedding` [1,257,512] uninitialised (torch.empty); here
+    they are deterministic: cls_token zeros, positional_embedding N(0, 0.02^2).
+    """
+    n_class: int = 3
+    mode: str = ""
+    use_checkpoint: bool = False
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, ref):
+        """ref [B, 256, 256, n_class] in [-1, 1] -> (xf_proj [B, 512], xf_out [B, 256, 512]),
+        both float32."""
+        check_condition(ref, self.n_class, self.mode)
+        cls_token = self.param("cls_token", nn.initializers.zeros, (1, 1, ENCODER_WIDTH),
+                               jnp.float32)
+        pos = self.param("positional_embedding", nn.initializers.normal(0.02),
+                         (1, CONDITION_SIZE + 1, ENCODER_WIDTH), jnp.float32)
+        x = CNN(self.dtype, name="cnn")(ref)
+        b = x.shape[0]
+        x = x.reshape(b, -1, ENCODER_WIDTH).astype(jnp.float32) + pos[:, 1:]
+        cls = jnp.broadcast_to(cls_token + pos[:, :1], (b, 1, ENCODER_WIDTH))
+        x = jnp.concatenate([x, cls], axis=1)
+        x = Transformer(ENCODER_LAYERS, ENCODER_HEADS, self.use_checkpoint, self.dtype,
+                        name="transformer")(x)
+        x = LayerNorm(name="final_ln")(x).astype(jnp.float32)
+        return x[:, -1], x[:, :-1]
+
+
+class PITIDecoder(UNetModel):
+    """GLIDE UNet conditioned on the encoder: emb += transformer_proj(xf_proj) and xf_out in
+    every attention block (encoder_channels 512)."""
+    super_res: bool = False
+
+    def setup(self):
+        super().setup()
+        self.transformer_proj = Dense(4 * self.model_channels, ENCODER_WIDTH, jnp.float32)
+
+    def __call__(self, x_t, timesteps, xf_proj, xf_out, low_res=None, train: bool = False):
+        h = model_input(x_t, low_res, super_res=self.super_res)
+        emb = self.time_embedding(timesteps) + self.transformer_proj(xf_proj)
+        return self.torso(h, emb, xf_out, train)
+
+
+class PITIModel(nn.Module):
+    """PITI Text2ImModel (base) or SuperResText2ImModel (decoder.super_res): encoder + decoder.
+
+    Call: x_t [B, H, W, 3], timesteps [B] float, ref [B, 256, 256, n_class], low_res
+    [B, h, w, 3] for the upsampler -> [B, H, W, out_channels] float32.
+    """
+    encoder: TaskEncoder
+    decoder: PITIDecoder
+
+    def __call__(self, x_t, timesteps, ref=None, low_res=None, train: bool = False):
+        if ref is None:
+            raise ValueError(f"PITI models need ref [B, 256, 256, {self.encoder.n_class}], got None")
+        xf_proj, xf_out = self.encoder(ref)
+        return self.decoder(x_t, timesteps, xf_proj, xf_out, low_res, train)
+
+    def encode(self, ref):
+        """ref [B, 256, 256, n_class] -> (xf_proj [B, 512], xf_out [B, 256, 512]) float32."""
+        return self.encoder(ref)
+
+
+class PITISuperResModel(PITIModel):
+    """PITI SuperResText2ImModel: its own encoder, and a decoder built with super_res=True
+    (6 input channels: [x_t, bilinear(low_res)]); `low_res` is required."""
