@@ -1,0 +1,15 @@
+"""PITI upsampler (64 -> 256) finetuning on coco_sketch (mode coco-edge), spec 11.2.
+
+    python -m glide_jax.main --config=configs/coco_sketch_upsample.py --workdir=/runs/coco_sketch_up \
+        --config.init.torch_checkpoint=/ckpt/upsample.pt
+
+The official recipe adds VGG (x0.004) and adversarial (x0.01) losses from step 100; they are not
+implemented yet (train.extra_losses is the seam), so this trains the diffusion loss only.
+"""
+from glide_jax.train import config_lib
+
+
+def get_config(arg: str = ""):
+    del arg
+    c = config_lib.piti_upsample_config("piti-upsample-sketch", "coco_sketch", "coco-edge")
+    return config_lib.lock(c)

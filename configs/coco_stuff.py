@@ -1,0 +1,16 @@
+"""PITI base model (64x64) on coco_stuff (mode coco), stage by stage (spec 11.2).
+
+    python -m glide_jax.main --config=configs/coco_stuff.py:stage1 --workdir=/runs/coco_stuff_s1 \
+        --config.init.torch_checkpoint=/ckpt/base.pt
+    python -m glide_jax.main --config=configs/coco_stuff.py:stage1_cont --workdir=/runs/coco_stuff_s1c \
+        --config.init.torch_checkpoint=/ckpt/base.pt --config.init.from_workdir=/runs/coco_stuff_s1
+    python -m glide_jax.main --config=configs/coco_stuff.py:stage2 --workdir=/runs/coco_stuff_s2 \
+        --config.init.torch_checkpoint=/ckpt/base.pt --config.init.from_workdir=/runs/coco_stuff_s1c
+"""
+from glide_jax.train import config_lib
+
+
+def get_config(arg: str = "stage1"):
+    c = config_lib.piti_base_config("piti-base-mask", "coco_stuff", "coco", arg, decoder_init="",
+                                    sample_c={"stage1": 1, "stage1_cont": 1.5, "stage2": 1.5})
+    return config_lib.lock(c)

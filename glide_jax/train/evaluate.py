@@ -1,0 +1,71 @@
+"""Validation losses: periodic evaluation during training and `--mode=eval`.
+
+Losses are the training objective without dropout at uniformly drawn t (a fixed key per batch,
+so numbers are comparable across checkpoints): loss, mse, vb, and each per quarter of [0, T).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Dict, Optional
+
+import jax
+from clu import metric_writers
+from etils import epath
+
+from glide_jax.data import pipeline as input_pipeline
+from glide_jax.train import checkpoints, sharding
+from glide_jax.train import step as step_lib
+from glide_jax.train.setup import MODEL_BATCH_KEYS, Setup, build
+
+
+def evaluate(setup: Setup, params, num_batches: int, batch_size: int) -> Dict[str, float]:
+    """Validation losses (overall and per quartile of t) over num_batches val batches."""
+    config = setup.config
+    it = input_pipeline.create_val_iterator(config.data, batch_size, seed=config.seed,
+                                           tokenizer=setup.tokenizer)
+    totals: Dict[str, float] = {}
+    rep = sharding.replicated(setup.mesh)
+    for i in range(num_batches):
+        try:
+            local = next(it)
+        except StopIteration:
+            break
+        batch = sharding.global_batch(local, setup.mesh, MODEL_BATCH_KEYS)
+        key = jax.device_put(jax.random.PRNGKey(10_000 + i), rep)
+        sums = jax.device_get(setup.eval_step(params, batch, key))
+        for k, v in sums.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    if not totals:
+        raise ValueError(f"the validation split {config.data.val_split!r} gave no batch of "
+                         f"{batch_size}")
+    return step_lib.summarize(totals, "eval")
+
+
+
+def run(config, workdir: str) -> Dict[str, float]:
+    """Evaluate the latest checkpoint of `workdir` (EMA params when sample_grid.use_ema, and the
+    raw params), write the metrics to its TensorBoard log and to workdir/eval/step_<N>.json."""
+    setup = build(config)
+    manager = checkpoints.create_manager(workdir, read_only=True)
+    step = manager.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"--mode=eval: no checkpoint under {manager.directory}")
+    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          setup.abstract_state, setup.state_shardings)
+    state = checkpoints.restore(manager, step, target)
+    batch_size = config.eval.batch_size or config.train.batch_size
+    results = {}
+    for label, params in (("ema", state.ema_params[0]), ("params", state.params)):
+        metrics = evaluate(setup, params, config.eval.num_batches, batch_size)
+        results.update({k.replace("eval/", f"eval_{label}/"): v for k, v in metrics.items()})
+    if jax.process_index() == 0:
+        out_dir = epath.Path(workdir) / "eval"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"step_{step:06d}.json").write_text(
+            json.dumps({"step": step, **results}, indent=1, sort_keys=True))
+    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    writer.write_scalars(step, results)
+    writer.close()
+    logging.info("eval at step %d: %s", step, results)
+    return results

@@ -1,0 +1,143 @@
+"""The train state (one pytree), the optimizer, EMA, and where initial params come from.
+
+TrainState: step, params (float32), opt_state, ema_params (one tree per `config.ema_rates`),
+rng (the run's base key; the key of step s is fold_in(rng, s), so resuming needs nothing else),
+sampler_state (the schedule sampler's pytree). Frozen parts (PITI stage 1 freezes the decoder)
+are excluded from the update by `optax.multi_transform`; they still run in training mode.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import traverse_util
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    ema_params: Tuple[Any, ...]
+    rng: jax.Array
+    sampler_state: Any
+
+
+def learning_rate_schedule(optim) -> Callable[[jax.Array], jax.Array]:
+    """Linear warmup from 0 over warmup_steps, then constant / cosine / linear decay."""
+    lr, warmup = float(optim.learning_rate), int(optim.warmup_steps)
+    if optim.schedule == "constant":
+        after = optax.constant_schedule(lr)
+    elif optim.schedule == "cosine":
+        after = optax.cosine_decay_schedule(lr, int(optim.decay_steps), optim.end_lr_factor)
+    else:
+        after = optax.linear_schedule(lr, lr * optim.end_lr_factor, int(optim.decay_steps))
+    if warmup <= 0:
+        return after
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
+
+
+def param_labels(params, trainable: str):
+    """'train' / 'frozen' per leaf: PITI's encoder-only stage freezes everything but `encoder`."""
+    if trainable == "all":
+        return jax.tree.map(lambda _: "train", params)
+    flat = traverse_util.flatten_dict(params)
+    labels = {k: ("train" if k[0] == trainable else "frozen") for k in flat}
+    if "train" not in labels.values():
+        raise ValueError(f"train.trainable={trainable!r}: the model has no {trainable!r} params "
+                         f"(top-level: {sorted({k[0] for k in flat})})")
+    return traverse_util.unflatten_dict(labels)
+
+
+def create_optimizer(config, params) -> optax.GradientTransformation:
+    """Adam/AdamW with the config's schedule and clipping; frozen params get zero updates."""
+    o = config.optim
+    lr = learning_rate_schedule(o)
+    if o.name == "adam":
+        tx = optax.adam(lr, b1=o.b1, b2=o.b2, eps=o.eps)
+    else:
+        tx = optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay)
+    if o.grad_clip_norm > 0:
+        tx = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), tx)
+    if config.train.trainable == "all":
+        return tx
+    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()},
+                                 param_labels(params, config.train.trainable))
+
+
+def trainable_mask(params, trainable: str):
+    """Bool per leaf: True where the optimizer updates the leaf."""
+    return jax.tree.map(lambda label: label == "train", param_labels(params, trainable))
+
+
+def update_ema(ema_params, params, rates):
+    """ema <- rate * ema + (1 - rate) * params, per rate (PITI: no warmup or bias correction)."""
+    return tuple(jax.tree.map(lambda e, p, r=r: r * e + (1.0 - r) * p, ema, params)
+                 for ema, r in zip(ema_params, rates))
+
+
+def create_state(params, tx, sampler, rng, num_ema: int) -> TrainState:
+    """A fresh state around `params` (EMA copies start equal to the params)."""
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                      ema_params=tuple(jax.tree.map(jnp.copy, params) for _ in range(num_ema)),
+                      rng=rng, sampler_state=sampler.init_state())
+
+
+# --------------------------------------------------------------------------- initial params
+
+def _merge_part(params: dict, loaded: dict, part: str) -> dict:
+    """Replace `part` ("all" | "encoder" | "decoder") of params by loaded, checking shapes."""
+    target = params if part == "all" else params[part]
+    source = loaded if part == "all" else loaded.get(part, loaded)
+    flat_t = traverse_util.flatten_dict(target, sep="/")
+    flat_s = traverse_util.flatten_dict(source, sep="/")
+    missing = sorted(set(flat_t) - set(flat_s))
+    unexpected = sorted(set(flat_s) - set(flat_t))
+    bad = [k for k in flat_t if k in flat_s and tuple(np.shape(flat_s[k])) != flat_t[k].shape]
+    if missing or unexpected or bad:
+        raise ValueError(f"initial params for part {part!r} do not fit the model: "
+                         f"missing {missing[:5]}, unexpected {unexpected[:5]}, mis-shaped "
+                         f"{[(k, np.shape(flat_s[k]), flat_t[k].shape) for k in bad[:5]]}")
+    merged = traverse_util.unflatten_dict(
+        {k: np.asarray(flat_s[k], np.float32) for k in flat_t}, sep="/")
+    if part == "all":
+        return merged
+    return {**params, part: merged}
+
+
+def load_torch_init(params: dict, init, options) -> dict:
+    """Apply config.init.torch_checkpoint (numpy params in, numpy params out)."""
+    from glide_jax import convert
+    state_dict = convert.load_state_dict(init.torch_checkpoint)
+    part = init.torch_part
+    if part == "glide_decoder":
+        decoder, report = convert.glide_to_piti_decoder(state_dict, options,
+                                                        init_decoder=params["decoder"])
+        logging.info("decoder from GLIDE %s: %d tensors loaded, %d text tensors dropped",
+                     init.torch_checkpoint, len(report.loaded), len(report.dropped))
+        return _merge_part(params, {"decoder": decoder}, "decoder")
+    if part == "piti_encoder":
+        encoder = convert.torch_to_flax(state_dict, options, part="encoder")
+        return _merge_part(params, {"encoder": encoder}, "encoder")
+    return _merge_part(params, convert.torch_to_flax(state_dict, options, part="full"), "all")
+
+
+def initial_params(config, options, abstract, init_fn) -> dict:
+    """numpy params to start a run from: random (`init_fn()`), then the torch checkpoint, then
+    another workdir's latest checkpoint, as config.init says."""
+    params = jax.device_get(init_fn())
+    init = config.init
+    if init.torch_checkpoint:
+        params = load_torch_init(params, init, options)
+    if init.from_workdir:
+        from glide_jax.train import checkpoints
+        loaded = checkpoints.load_params(init.from_workdir, which=init.from_workdir_params)
+        params = _merge_part(params, loaded, init.from_workdir_part)
+        logging.info("params (%s, part %s) from %s", init.from_workdir_params,
+                     init.from_workdir_part, init.from_workdir)
+    return params

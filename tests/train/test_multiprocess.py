@@ -1,0 +1,48 @@
+"""Two processes on localhost (jax.distributed + gloo CPU collectives) train, save and resume."""
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from glide_jax.train import checkpoints
+from tests.train.conftest import ROOT
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_two(workdir, steps):
+    port = _free_port()
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "glide_jax.main", "--config=configs/glide_base.py:tiny",
+         f"--workdir={workdir}", f"--coordinator_address=localhost:{port}",
+         "--num_processes=2", f"--process_id={i}", f"--config.train.num_steps={steps}",
+         "--config.checkpoint.every=2", "--config.train.log_every=2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-3000:]
+    return outs
+
+
+@pytest.mark.slow
+def test_two_processes_train_save_and_resume(tmp_path):
+    outs = _run_two(tmp_path, 2)
+    assert "process 1 of 2; 2 local / 4 global devices" in outs[1]
+    assert checkpoints.latest_step(str(tmp_path)) == 2
+    assert sorted(os.listdir(tmp_path / "checkpoints" / "2" / "data")) == [
+        "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"] or \
+        {"process_0-of-2.json", "process_1-of-2.json"} <= set(
+            os.listdir(tmp_path / "checkpoints" / "2" / "data"))
+    outs = _run_two(tmp_path, 4)
+    assert "resuming from step 2" in outs[0] and "resuming from step 2" in outs[1]
+    assert checkpoints.latest_step(str(tmp_path)) == 4
+    assert (tmp_path / "samples" / "train_final.png").exists()
