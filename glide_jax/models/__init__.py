@@ -54,8 +54,11 @@ def create_model(options: Dict[str, Any]) -> nn.Module:
         super_res = bool(opts["super_res"])
         n_class = options_lib.n_class(opts)
         encoder = TaskEncoder(n_class=n_class, mode=opts["mode"],
-                              use_checkpoint=opts["use_checkpoint"], dtype=kwargs["dtype"])
-        decoder = PITIDecoder(in_channels=6 if super_res else 3, encoder_channels=512,
+                              use_checkpoint=opts["use_checkpoint"], dtype=kwargs["dtype"],
+                              width=opts["encoder_width"], layers=opts["encoder_layers"],
+                              heads=opts["encoder_heads"])
+        decoder = PITIDecoder(in_channels=6 if super_res else 3,
+                              encoder_channels=opts["encoder_width"],
                               super_res=super_res, **kwargs)
         cls = PITISuperResModel if super_res else PITIModel
         return cls(encoder=encoder, decoder=decoder)

@@ -2,14 +2,16 @@
 
 Options are plain dicts with the keys of glide-text2im's `model_and_diffusion_defaults()` plus
 `n_vocab`, `learn_sigma`, `dtype`, `family`, `mode` and `use_checkpoint` (and PITI's diffusion
-keys). `use_fp16` and `cache_text_emb` are accepted for compatibility with official option dicts
-and do nothing here: `dtype` chooses the compute precision.
+keys, and `encoder_width` / `encoder_layers` / `encoder_heads` for PITI's task encoder: the
+official 512 / 8 / 8 by default; smaller only for demos/tests). `use_fp16` and `cache_text_emb`
+are accepted for compatibility with official option dicts and do nothing here: `dtype` chooses
+the compute precision.
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-from glide_jax.models.piti import MODE_CHANNELS
+from glide_jax.models.piti import ENCODER_HEADS, ENCODER_LAYERS, ENCODER_WIDTH, MODE_CHANNELS
 
 
 def model_and_diffusion_defaults() -> Dict[str, Any]:
@@ -37,7 +39,10 @@ def piti_model_and_diffusion_defaults(super_res: int = 0) -> Dict[str, Any]:
     options = dict(
         model_and_diffusion_defaults(), family="piti", learn_sigma=True, sigma_small=False,
         use_kl=False, predict_xstart=False, rescale_timesteps=True, rescale_learned_sigmas=True,
-        use_fp16=False, super_res=0, mode="")
+        use_fp16=False, super_res=0, mode="",
+        # PITI's task encoder: official values by default; smaller only for demos/tests. The
+        # CNN's channels are (w/16, w/8, w/4, w/2, w, w) for encoder_width w.
+        encoder_width=ENCODER_WIDTH, encoder_layers=ENCODER_LAYERS, encoder_heads=ENCODER_HEADS)
     if super_res:
         options.update(image_size=256, num_res_blocks=2, noise_schedule="linear",
                        super_res=super_res)
@@ -62,7 +67,8 @@ _BOOL_KEYS = ("xf_final_ln", "xf_padding", "use_scale_shift_norm", "resblock_upd
               "cache_text_emb", "inpaint", "learn_sigma", "use_checkpoint", "sigma_small",
               "use_kl", "predict_xstart", "rescale_timesteps", "rescale_learned_sigmas")
 _POSITIVE_INT_KEYS = ("image_size", "num_channels", "num_res_blocks", "text_ctx", "xf_width",
-                      "xf_layers", "xf_heads", "n_vocab", "diffusion_steps", "num_heads")
+                      "xf_layers", "xf_heads", "n_vocab", "diffusion_steps", "num_heads",
+                      "encoder_width", "encoder_layers", "encoder_heads")
 _DEFAULT_CHANNEL_MULT = {64: (1, 2, 3, 4), 128: (1, 1, 2, 3, 4), 256: (1, 1, 2, 2, 4, 4)}
 
 
@@ -145,13 +151,24 @@ def validate_options(options: Dict[str, Any]) -> None:
         if options.get("mode") not in MODE_CHANNELS:
             _fail("mode", options.get("mode"), f"one of {sorted(MODE_CHANNELS)} for PITI")
         if options.get("xf_width", 512) != 512:
-            _fail("xf_width", options["xf_width"], "512 (PITI's encoder CNN ends in 512 channels)")
+            _fail("xf_width", options["xf_width"], "512 (unused by PITI's task encoder, whose size is encoder_width)")
+        width = options.get("encoder_width", ENCODER_WIDTH)
+        if width % 16:
+            _fail("encoder_width", width, "a multiple of 16 (the CNN's first layer has width/16 "
+                  "channels; the official value is 512)")
+        if width % options.get("encoder_heads", ENCODER_HEADS):
+            _fail("encoder_heads", options.get("encoder_heads"), "a divisor of encoder_width "
+                  f"{width}")
         if isinstance(options.get("super_res"), bool) or not isinstance(
                 options.get("super_res", 0), int) or options.get("super_res", 0) < 0:
             _fail("super_res", options.get("super_res"), "0 or the low-res size (e.g. 64) for PITI")
     else:
         if not isinstance(options.get("super_res", False), bool):
             _fail("super_res", options["super_res"], "a bool for GLIDE")
+        for key, default in (("encoder_width", ENCODER_WIDTH), ("encoder_layers", ENCODER_LAYERS),
+                             ("encoder_heads", ENCODER_HEADS)):
+            if options.get(key, default) != default:
+                _fail(key, options[key], f"{default} or absent (only PITI has a task encoder)")
         if options.get("xf_width", 512) % options.get("xf_heads", 8):
             _fail("xf_heads", options.get("xf_heads"), "a divisor of xf_width")
         if options.get("xf_width") == 0:

@@ -47,25 +47,31 @@ def check_condition(ref, n_class: int, mode: str = ""):
 
 
 class CNN(nn.Module):
-    """PITI's condition CNN: [B, 256, 256, n_class] -> [B, 16, 16, 512].
+    """PITI's condition CNN: [B, 256, 256, n_class] -> [B, 16, 16, width].
 
     conv1 7x7 (pad 3), conv2..5 3x3 stride 2 (pad 1), each followed by affine InstanceNorm
-    (float32, eps 1e-5) and LeakyReLU(0.2); conv6 3x3 without norm or activation.
+    (float32, eps 1e-5) and LeakyReLU(0.2); conv6 3x3 without norm or activation. Channels are
+    (w/16, w/8, w/4, w/2, w, w): the official 32, 64, 128, 256, 512, 512 at width 512.
     """
     dtype: Any = jnp.float32
+    width: int = ENCODER_WIDTH
 
     @nn.compact
     def __call__(self, x):
         x = x.astype(self.dtype)
-        plan = ((32, 7, 1), (64, 3, 2), (128, 3, 2), (256, 3, 2), (512, 3, 2))
+        w = self.width
+        plan = ((w // 16, 7, 1), (w // 8, 3, 2), (w // 4, 3, 2), (w // 2, 3, 2), (w, 3, 2))
         for i, (features, kernel, stride) in enumerate(plan, start=1):
             x = conv(x, features, kernel, f"conv{i}", self.dtype, stride=stride)
             x = nn.leaky_relu(GroupNorm(num_groups=None, name=f"norm{i}")(x), 0.2)
-        return conv(x, ENCODER_WIDTH, 3, "conv6", self.dtype)
+        return conv(x, w, 3, "conv6", self.dtype)
 
 
 class TaskEncoder(nn.Module):
-    """PITI's Encoder: CNN tokens + transformer, giving (xf_proj [B,512], xf_out [B,256,512]).
+    """PITI's Encoder: CNN tokens + transformer, giving (xf_proj [B,w], xf_out [B,256,w]).
+
+    `width` / `layers` / `heads` are the official 512 / 8 / 8 by default; smaller values are only
+    for demos and tests (the options `encoder_width`, `encoder_layers`, `encoder_heads`).
 
     The cls token is appended AFTER the 256 grid tokens (token index y*16 + x) but takes
     positional row 0; rows 1..256 go to the grid tokens. Init: the official code leaves
@@ -76,22 +82,25 @@ class TaskEncoder(nn.Module):
     mode: str = ""
     use_checkpoint: bool = False
     dtype: Any = jnp.float32
+    width: int = ENCODER_WIDTH
+    layers: int = ENCODER_LAYERS
+    heads: int = ENCODER_HEADS
 
     @nn.compact
     def __call__(self, ref):
-        """ref [B, 256, 256, n_class] in [-1, 1] -> (xf_proj [B, 512], xf_out [B, 256, 512]),
-        both float32."""
+        """ref [B, 256, 256, n_class] in [-1, 1] -> (xf_proj [B, w], xf_out [B, 256, w]),
+        both float32 (w = width, 512 officially)."""
         check_condition(ref, self.n_class, self.mode)
-        cls_token = self.param("cls_token", nn.initializers.zeros, (1, 1, ENCODER_WIDTH),
-                               jnp.float32)
+        w = self.width
+        cls_token = self.param("cls_token", nn.initializers.zeros, (1, 1, w), jnp.float32)
         pos = self.param("positional_embedding", nn.initializers.normal(0.02),
-                         (1, CONDITION_SIZE + 1, ENCODER_WIDTH), jnp.float32)
-        x = CNN(self.dtype, name="cnn")(ref)
+                         (1, CONDITION_SIZE + 1, w), jnp.float32)
+        x = CNN(self.dtype, w, name="cnn")(ref)
         b = x.shape[0]
-        x = x.reshape(b, -1, ENCODER_WIDTH).astype(jnp.float32) + pos[:, 1:]
-        cls = jnp.broadcast_to(cls_token + pos[:, :1], (b, 1, ENCODER_WIDTH))
+        x = x.reshape(b, -1, w).astype(jnp.float32) + pos[:, 1:]
+        cls = jnp.broadcast_to(cls_token + pos[:, :1], (b, 1, w))
         x = jnp.concatenate([x, cls], axis=1)
-        x = Transformer(ENCODER_LAYERS, ENCODER_HEADS, self.use_checkpoint, self.dtype,
+        x = Transformer(self.layers, self.heads, self.use_checkpoint, self.dtype,
                         name="transformer")(x)
         x = LayerNorm(name="final_ln")(x).astype(jnp.float32)
         return x[:, -1], x[:, :-1]
@@ -99,12 +108,13 @@ class TaskEncoder(nn.Module):
 
 class PITIDecoder(UNetModel):
     """GLIDE UNet conditioned on the encoder: emb += transformer_proj(xf_proj) and xf_out in
-    every attention block (encoder_channels 512)."""
+    every attention block (encoder_channels = the encoder width, officially 512)."""
     super_res: bool = False
 
     def setup(self):
         super().setup()
-        self.transformer_proj = Dense(4 * self.model_channels, ENCODER_WIDTH, jnp.float32)
+        self.transformer_proj = Dense(4 * self.model_channels, self.encoder_channels,
+                                      jnp.float32)
 
     def __call__(self, x_t, timesteps, xf_proj, xf_out, low_res=None, train: bool = False):
         h = model_input(x_t, low_res, super_res=self.super_res)
@@ -128,7 +138,7 @@ class PITIModel(nn.Module):
         return self.decoder(x_t, timesteps, xf_proj, xf_out, low_res, train)
 
     def encode(self, ref):
-        """ref [B, 256, 256, n_class] -> (xf_proj [B, 512], xf_out [B, 256, 512]) float32."""
+        """ref [B, 256, 256, n_class] -> (xf_proj [B, w], xf_out [B, 256, w]) float32."""
         return self.encoder(ref)
 
 

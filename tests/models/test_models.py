@@ -187,3 +187,48 @@ def test_presets_match_official_defaults():
         (64, True, True)
     for options in PRESETS.values():
         validate_options(options)
+
+
+def test_piti_encoder_defaults_are_official():
+    for preset in ("piti-base-mask", "piti-upsample-sketch"):
+        opts = PRESETS[preset]
+        assert (opts["encoder_width"], opts["encoder_layers"], opts["encoder_heads"]) == (512, 8, 8)
+    enc = create_model(PRESETS["piti-base-mask"]).encoder
+    assert (enc.width, enc.layers, enc.heads) == (512, 8, 8)
+
+
+def test_small_piti_encoder_builds_and_runs():
+    opts = dict(TINY, mode="coco", xf_width=512, encoder_width=64, encoder_layers=2,
+                encoder_heads=4, dropout=0.0)
+    params = abstract_params(opts)
+    enc = params["encoder"]
+    assert [enc["cnn"][f"conv{i}"]["kernel"].shape[-1] for i in range(1, 7)] == \
+        [4, 8, 16, 32, 64, 64]
+    assert enc["cls_token"].shape == (1, 1, 64)
+    assert enc["positional_embedding"].shape == (1, 257, 64)
+    assert enc["final_ln"]["scale"].shape == (64,)
+    assert sorted(k for k in enc["transformer"]) == ["resblocks_0", "resblocks_1"]
+    assert enc["transformer"]["resblocks_0"]["attn"]["c_qkv"]["kernel"].shape == (64, 192)
+    dec = params["decoder"]
+    assert dec["transformer_proj"]["kernel"].shape == (64, 128)
+    assert dec["input_blocks_1"]["layers_1"]["encoder_kv"]["kernel"].shape[0] == 64
+    model = create_model(opts)
+    real = init_params(opts, jax.random.key(0))
+    inputs = example_inputs(opts, batch_size=2)
+    inputs["ref"] = jax.random.uniform(jax.random.key(1), inputs["ref"].shape, minval=-1.0)
+    out = model.apply({"params": real}, **inputs)
+    assert out.shape == (2, 8, 8, 6) and bool(jnp.all(jnp.isfinite(out)))
+    xf_proj, xf_out = model.apply({"params": real}, inputs["ref"], method=model.encode)
+    assert xf_proj.shape == (2, 64) and xf_out.shape == (2, 256, 64)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(encoder_width=72), "'encoder_width'"), (dict(encoder_width=0), "'encoder_width'"),
+    (dict(encoder_width=64, encoder_heads=3), "'encoder_heads'"),
+    (dict(encoder_layers=0), "'encoder_layers'"), (dict(encoder_layers=2.0), "'encoder_layers'"),
+])
+def test_validate_piti_encoder_options(bad, match):
+    with pytest.raises(ValueError, match=match):
+        validate_options(dict(PRESETS["piti-base-mask"], **bad))
+    with pytest.raises(ValueError, match="'encoder_width'"):
+        validate_options(dict(PRESETS["glide-base"], encoder_width=64))
