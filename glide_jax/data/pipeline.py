@@ -22,10 +22,10 @@ import numpy as np
 import grain
 
 from glide_jax.data import builders, conditions, degradation, synthetic
-from glide_jax.models.piti import null_condition
+from glide_jax.models.piti import MODE_CHANNELS, null_condition
 
-MODES = ("coco", "ade20k", "coco-edge", "flickr-edge", "depth-normal", "text")
-SOURCE_SIZE = 256  # every source stores 256x256 examples (PITI's first resize)
+MODES = (*MODE_CHANNELS, "text")
+SOURCE_SIZE = builders.common.SIZE  # every source stores 256x256 examples (PITI's first resize)
 
 
 def get_data_config():

@@ -1,8 +1,7 @@
-"""Shared helpers for the conversion tests: layouts, fake (zero-copy) state dicts, model lookup."""
+"""Shared helpers for the conversion tests: layouts and fake (zero-copy) state dicts."""
 import json
 
 import numpy as np
-import pytest
 
 from tests.fixture_utils import FIXTURES
 
@@ -36,13 +35,3 @@ def layout_index() -> dict:
 def fake_state_dict(torch_shapes: dict) -> dict:
     """Zero-copy arrays of the right shapes: full-size layouts without allocating gigabytes."""
     return {k: np.broadcast_to(np.float32(0), s) for k, s in torch_shapes.items()}
-
-
-def models_or_skip():
-    """The models package's abstract_params and PRESETS, or skip while they are not there."""
-    try:
-        from glide_jax.models import abstract_params
-        from glide_jax.models.options import PRESETS
-    except ImportError as e:
-        pytest.skip(f"glide_jax.models not available yet: {e}")
-    return abstract_params, PRESETS

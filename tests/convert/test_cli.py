@@ -9,7 +9,7 @@ import pytest
 
 from glide_jax.convert import load_state_dict
 from glide_jax.convert.__main__ import main
-from tests.convert.helpers import models_or_skip
+from glide_jax.models import PRESETS
 from tests.convert.test_with_models import tiny_options
 from tests.fixture_utils import fixture_state_dict
 
@@ -27,7 +27,6 @@ def _options_file(tmp_path, name):
 
 
 def test_to_flax_then_to_torch_reproduces_the_file(tmp_path, capsys):
-    models_or_skip()
     state = fixture_state_dict("glide_text2im_tiny")
     _write_pt({k: v.astype(np.float16) if k.startswith("out.") else v for k, v in state.items()},
               tmp_path / "tiny.pt")
@@ -47,7 +46,6 @@ def test_to_flax_then_to_torch_reproduces_the_file(tmp_path, capsys):
 
 
 def test_piti_encoder_part_and_clear_failure(tmp_path, capsys):
-    models_or_skip()
     state = fixture_state_dict("piti_mask_tiny")
     encoder = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
     _write_pt(encoder, tmp_path / "enc.pt")
@@ -65,13 +63,11 @@ def test_piti_encoder_part_and_clear_failure(tmp_path, capsys):
 
 
 def test_presets_subprocess():
-    _, presets = models_or_skip()
     result = subprocess.run([sys.executable, "-m", "glide_jax.convert", "presets"],
                             capture_output=True, text=True, check=True)
-    assert result.stdout.split() == list(presets)
+    assert result.stdout.split() == list(PRESETS)
 
 
 def test_unknown_preset(tmp_path):
-    models_or_skip()
     with pytest.raises(SystemExit, match="unknown preset"):
         main(["to-flax", str(tmp_path / "x.pt"), "--model", "nope", "--out", str(tmp_path / "o")])

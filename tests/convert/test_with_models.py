@@ -7,8 +7,8 @@ import pytest
 
 from glide_jax.convert import (ConversionError, convert, flax_to_torch, glide_to_piti_decoder,
                                torch_to_flax)
-from tests.convert.helpers import (LAYOUT_PRESETS, fake_state_dict, layout_index, layout_shapes,
-                                   models_or_skip)
+from glide_jax.models import PRESETS, abstract_params
+from tests.convert.helpers import LAYOUT_PRESETS, fake_state_dict, layout_index, layout_shapes
 from tests.fixture_utils import fixture_json, fixture_state_dict
 
 TINY = ["glide_text2im_tiny", "glide_superres_tiny", "glide_inpaint_tiny", "piti_mask_tiny",
@@ -28,8 +28,7 @@ def _shape_tree(tree):
 
 @pytest.mark.parametrize("name", sorted(LAYOUT_PRESETS))
 def test_presets_match_official_layouts(name):
-    abstract_params, presets = models_or_skip()
-    options = presets[LAYOUT_PRESETS[name]]
+    options = PRESETS[LAYOUT_PRESETS[name]]
     shapes = layout_shapes(name)
     params = torch_to_flax(fake_state_dict(shapes), options)
     expected = convert.expected_shapes(options)  # abstract_params(options), flattened
@@ -40,7 +39,6 @@ def test_presets_match_official_layouts(name):
 
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_fixture_round_trip(name):
-    abstract_params, _ = models_or_skip()
     options = tiny_options(name)
     state = fixture_state_dict(name)
     params = torch_to_flax(state, options)
@@ -52,7 +50,6 @@ def test_tiny_fixture_round_trip(name):
 
 
 def test_piti_parts():
-    models_or_skip()
     options = tiny_options("piti_mask_tiny")
     state = fixture_state_dict("piti_mask_tiny")
     encoder_only = collections.OrderedDict(
@@ -76,7 +73,6 @@ def test_piti_parts():
 
 
 def test_mismatched_checkpoint_is_one_clear_error():
-    models_or_skip()
     state = dict(fixture_state_dict("glide_text2im_tiny"))
     state["out.2.weight"] = state["out.2.weight"][:3]
     del state["final_ln.bias"]
@@ -88,8 +84,7 @@ def test_mismatched_checkpoint_is_one_clear_error():
 
 
 def test_glide_base_into_piti_decoder():
-    abstract_params, presets = models_or_skip()
-    options = presets["piti-base-mask"]
+    options = PRESETS["piti-base-mask"]
     state = fake_state_dict(layout_shapes("glide_base"))
     decoder, report = glide_to_piti_decoder(state, options)
     assert (len(report.loaded), len(report.dropped), len(report.fresh)) == (586, 197, 0)

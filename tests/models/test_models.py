@@ -7,6 +7,7 @@ import pytest
 from glide_jax.models import (PRESETS, abstract_params, count_params, create_model,
                               example_inputs, init_params, validate_options)
 from glide_jax.models.options import resolve_options
+from tests.fixture_utils import rel_err
 
 # Official totals (tests/data/fixtures/layouts/index.json; piti-upsample-sketch from spec 14.3).
 OFFICIAL_COUNTS = {
@@ -103,7 +104,7 @@ def test_bfloat16_compute_close_to_float32(tiny_params):
     out32 = np.asarray(_jitted(model32)(v, **inputs))
     out16 = _jitted(model16)(v, **inputs)
     assert out16.dtype == jnp.float32
-    err = np.linalg.norm(np.asarray(out16) - out32) / np.linalg.norm(out32)
+    err = rel_err(out16, out32)
     assert err < 3e-2, err
 
 

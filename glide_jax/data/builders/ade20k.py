@@ -41,15 +41,12 @@ class Ade20k(common.PitiBuilder):
         common.require_dir(root / "images", "ADEChallengeData2016 photos")
         common.require_dir(root / "annotations", "ADEChallengeData2016 annotations")
         items = {}
-        for split, name in ADE_SPLITS.items():
-            if not (root / "images" / name).is_dir():
-                continue
+        image_dirs = common.split_dirs(ADE_SPLITS, lambda name: (root / "images" / name,), "ADE20K")
+        for split, image_dir in image_dirs.items():
+            name = ADE_SPLITS[split]
             label_dir = common.require_dir(root / "annotations" / name, f"ADE20K {name} labels")
             items[split] = [(path, label_dir / (path.stem + ".png"))
-                            for path in common.list_images(root / "images" / name)]
-        if not items:
-            raise FileNotFoundError(f"ADE20K: expected {root / 'images' / 'training'} and/or "
-                                    f"{root / 'images' / 'validation'}")
+                            for path in common.list_images(image_dir)]
         return items
 
     def _load(self, item):

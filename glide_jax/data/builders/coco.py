@@ -27,17 +27,9 @@ LAYOUT = __doc__
 
 def coco_image_dirs(manual_dir):
     """{split: folder of photos} for the COCO splits on disk (error when there is none)."""
-    found = {}
-    for split, name in COCO_SPLITS.items():
-        for candidate in (manual_dir / "images" / name, manual_dir / name):
-            if candidate.is_dir():
-                found[split] = candidate
-                break
-    if not found:
-        raise FileNotFoundError(
-            f"COCO photos: expected {manual_dir / 'images' / 'train2017'} and/or "
-            f"{manual_dir / 'images' / 'val2017'} (from train2017.zip / val2017.zip)")
-    return found
+    return common.split_dirs(COCO_SPLITS, lambda name: (manual_dir / "images" / name,
+                                                        manual_dir / name),
+                             "COCO photos", "train2017.zip / val2017.zip")
 
 
 def load_captions(manual_dir, coco_split):

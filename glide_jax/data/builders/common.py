@@ -62,6 +62,25 @@ def first_existing_dir(candidates, what):
     raise FileNotFoundError(f"{what}: none of these folders exists: {names}")
 
 
+def split_dirs(split_names, candidates, what, source=""):
+    """{split: first existing folder of candidates(name)} for the splits on disk.
+
+    split_names: {tfds split: folder name}; candidates(name) -> folders to try, the first being
+    the documented one. Raises FileNotFoundError naming the documented folders when no split is
+    there; `source` says where they come from (e.g. "train2017.zip / val2017.zip").
+    """
+    found = {}
+    for split, name in split_names.items():
+        existing = [path for path in candidates(name) if pathlib.Path(path).is_dir()]
+        if existing:
+            found[split] = pathlib.Path(existing[0])
+    if not found:
+        expected = " and/or ".join(str(candidates(name)[0]) for name in split_names.values())
+        origin = f" (from {source})" if source else ""
+        raise FileNotFoundError(f"{what}: expected {expected}{origin}")
+    return found
+
+
 def list_images(folder):
     return sorted(p for p in pathlib.Path(folder).iterdir()
                   if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())

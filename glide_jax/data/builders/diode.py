@@ -41,16 +41,11 @@ class Diode(common.PitiBuilder):
             description="DIODE photos, depth and normal renderings at 256x256.")
 
     def _split_items(self, manual_dir):
-        items = {}
-        for split, name in DIODE_SPLITS.items():
-            root = manual_dir / name
-            if root.is_dir():
-                items[split] = [(path, root) for path in sorted(root.rglob("*.png"))
-                                if not path.stem.endswith(_SIDE_FILES)]
-        if not items:
-            raise FileNotFoundError(f"DIODE: expected {manual_dir / 'train'} and/or "
-                                    f"{manual_dir / 'val'} (from train.tar.gz / val.tar.gz)")
-        return items
+        roots = common.split_dirs(DIODE_SPLITS, lambda name: (manual_dir / name,), "DIODE",
+                                  "train.tar.gz / val.tar.gz")
+        return {split: [(path, root) for path in sorted(root.rglob("*.png"))
+                        if not path.stem.endswith(_SIDE_FILES)]
+                for split, root in roots.items()}
 
     def _load(self, item):
         image_path, root = item
