@@ -2,9 +2,9 @@
 
     python benchmarks/diffusion_step.py [--steps 27] [--batch 4] [--sampler ancestral|ddim|dpm]
 
-Uses the tiny GLIDE text-to-image network of `glide_jax.models` (16x16, 32 channels) with
-classifier-free guidance (one 2B network call per step) on the current default device. Skips
-with a message when the models package is not importable.
+Uses the tiny GLIDE text-to-image network of `glide_jax.pipelines.tiny` (16x16, 32 channels,
+random weights) with classifier-free guidance (one 2B network call per step) on the current
+default device.
 """
 from __future__ import annotations
 
@@ -18,11 +18,9 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
 from glide_jax import diffusion  # noqa: E402
+from glide_jax.models import create_model, example_inputs  # noqa: E402
+from glide_jax.pipelines.tiny import tiny_model  # noqa: E402
 
-TINY_GLIDE = dict(
-    image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", num_heads=1,
-    num_head_channels=16, attention_resolutions="16,8", dropout=0.0, text_ctx=8, xf_width=32,
-    xf_layers=2, xf_heads=2, n_vocab=500, learn_sigma=True, family="glide")
 LOOPS = {"ancestral": diffusion.p_sample_loop, "ddim": diffusion.ddim_sample_loop,
          "dpm": diffusion.dpm_solver_sample_loop}
 
@@ -42,20 +40,15 @@ def main(argv=None) -> int:
     parser.add_argument("--sampler", choices=sorted(LOOPS), default="ancestral")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    try:
-        from glide_jax.models import create_model, example_inputs, init_params
-    except ImportError as e:
-        print(f"skipped: glide_jax.models is not importable ({e})")
-        return 0
-
-    model = create_model(TINY_GLIDE)
-    params = init_params(TINY_GLIDE, jax.random.PRNGKey(0))
-    inputs = example_inputs(TINY_GLIDE, batch_size=args.batch)
-    size = TINY_GLIDE["image_size"]
+    params, options = tiny_model("glide-base")
+    model = create_model(options)
+    inputs = example_inputs(options, batch_size=args.batch)
+    size, ctx = options["image_size"], options["text_ctx"]
     shape = (args.batch, size, size, 3)
     process = diffusion.create_gaussian_diffusion(
         learn_sigma=True, noise_schedule="squaredcos_cap_v2", timestep_respacing=args.steps)
-    tokens = jnp.arange(args.batch * 8, dtype=jnp.int32).reshape(args.batch, 8) % 499
+    tokens = jnp.arange(args.batch * ctx, dtype=jnp.int32).reshape(args.batch, ctx) % (
+        options["n_vocab"] - 1)
     cond = {"tokens": tokens, "mask": jnp.ones_like(inputs["mask"])}
     uncond = {"tokens": inputs["tokens"], "mask": inputs["mask"]}
 

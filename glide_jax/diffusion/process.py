@@ -118,6 +118,10 @@ class GaussianDiffusion:
         values = jnp.asarray(self._tables32[name])[t]
         return values.reshape(values.shape + (1,) * (ndim - 1))
 
+    def _extract_full(self, name: str, t, like):
+        """tables[name][t] broadcast to the full shape of `like` [B,H,W,C]."""
+        return jnp.broadcast_to(self._extract(name, t, like.ndim), like.shape)
+
     def model_timesteps(self, t):
         """What the network is fed at index t: float32 [B] original timesteps
         (timestep_map[t], times 1000/original_num_steps when rescale_timesteps)."""
@@ -139,9 +143,8 @@ class GaussianDiffusion:
         """Mean, variance and log-variance of q(x_t | x_0); x_start [B,H,W,C]."""
         nd = x_start.ndim
         mean = self._extract("sqrt_alphas_cumprod", t, nd) * x_start
-        variance = jnp.broadcast_to(1.0 - self._extract("alphas_cumprod", t, nd), x_start.shape)
-        log_variance = jnp.broadcast_to(self._extract("log_one_minus_alphas_cumprod", t, nd),
-                                        x_start.shape)
+        variance = 1.0 - self._extract_full("alphas_cumprod", t, x_start)
+        log_variance = self._extract_full("log_one_minus_alphas_cumprod", t, x_start)
         return mean, variance, log_variance
 
     def q_sample(self, x_start, t, noise):
@@ -155,9 +158,8 @@ class GaussianDiffusion:
         nd = x_t.ndim
         mean = (self._extract("posterior_mean_coef1", t, nd) * x_start
                 + self._extract("posterior_mean_coef2", t, nd) * x_t)
-        variance = jnp.broadcast_to(self._extract("posterior_variance", t, nd), x_t.shape)
-        log_variance = jnp.broadcast_to(self._extract("posterior_log_variance_clipped", t, nd),
-                                        x_t.shape)
+        variance = self._extract_full("posterior_variance", t, x_t)
+        log_variance = self._extract_full("posterior_log_variance_clipped", t, x_t)
         return mean, variance, log_variance
 
     # ------------------------------------------------------------------------- reverse process
@@ -191,7 +193,7 @@ class GaussianDiffusion:
             names = ("fixed_large_variance", "fixed_large_log_variance")
         else:
             names = ("posterior_variance", "posterior_log_variance_clipped")
-        return tuple(jnp.broadcast_to(self._extract(n, t, nd), x_t.shape) for n in names)
+        return tuple(self._extract_full(n, t, x_t) for n in names)
 
     def p_mean_variance(self, model_output, x_t, t, clip_denoised: bool = True,
                         denoised_fn: Optional[DenoisedFn] = None) -> dict:

@@ -51,6 +51,26 @@ def _batch_t(i, batch_size):
     return jnp.full((batch_size,), i, dtype=jnp.int32)
 
 
+def _scan_steps(process: GaussianDiffusion, model_fn: ModelFn, shape, key, noise, temperature,
+                progress: Progress, step_fn) -> jax.Array:
+    """x_T, then x <- step_fn(model_output, x, t, step_key)["sample"] for indices N-1 .. 0.
+
+    The noise of index i comes from split(key, N)[i] (after x_T's split), whatever the sampler.
+    """
+    x, key = _initial_noise(shape, key, noise, temperature)
+    n = process.num_timesteps
+    step_keys = jax.random.split(key, n)
+
+    def step(x, i):
+        t = _batch_t(i, shape[0])
+        out = step_fn(model_fn(x, process.model_timesteps(t)), x, t, step_keys[i])
+        _report(progress, n - i, n)
+        return out["sample"], None
+
+    x, _ = jax.lax.scan(step, x, jnp.arange(n - 1, -1, -1, dtype=jnp.int32))
+    return x
+
+
 def p_sample_loop(process: GaussianDiffusion, model_fn: ModelFn, shape: Sequence[int],
                   key: jax.Array, *, noise: Optional[jax.Array] = None,
                   temperature: float = 1.0, clip_denoised: bool = True,
@@ -62,23 +82,12 @@ def p_sample_loop(process: GaussianDiffusion, model_fn: ModelFn, shape: Sequence
     upsamplers use temperature 0.997); per-step noise comes from `key`. progress: True prints
     each step from the host, or a callable(step_done, total). Returns x_0 [B,H,W,C] float32.
     """
-    x, key = _initial_noise(shape, key, noise, temperature)
-    n = process.num_timesteps
-    step_keys = jax.random.split(key, n)
+    def step_fn(model_output, x, t, step_key):
+        return process.p_sample(model_output, x, t, jax.random.normal(step_key, x.shape, x.dtype),
+                                clip_denoised=clip_denoised, denoised_fn=denoised_fn,
+                                cond_fn=cond_fn)
 
-    def step(x, i):
-        step_key = step_keys[i]  # the noise of index i comes from split(key, N)[i]
-        t = _batch_t(i, shape[0])
-        model_output = model_fn(x, process.model_timesteps(t))
-        step_noise = jax.random.normal(step_key, x.shape, x.dtype)
-        out = process.p_sample(model_output, x, t, step_noise, clip_denoised=clip_denoised,
-                               denoised_fn=denoised_fn, cond_fn=cond_fn)
-        _report(progress, n - i, n)
-        return out["sample"], None
-
-    indices = jnp.arange(n - 1, -1, -1, dtype=jnp.int32)
-    x, _ = jax.lax.scan(step, x, indices)
-    return x
+    return _scan_steps(process, model_fn, shape, key, noise, temperature, progress, step_fn)
 
 
 def ddim_sample_loop(process: GaussianDiffusion, model_fn: ModelFn, shape: Sequence[int],
@@ -91,42 +100,37 @@ def ddim_sample_loop(process: GaussianDiffusion, model_fn: ModelFn, shape: Seque
     Arguments as `p_sample_loop`; cond_fn uses the score-shift rule (`condition_score`).
     Returns x_0 [B,H,W,C] float32.
     """
-    x, key = _initial_noise(shape, key, noise, temperature)
-    n = process.num_timesteps
-    step_keys = jax.random.split(key, n)
     deterministic = isinstance(eta, (int, float)) and eta == 0
 
-    def step(x, i):
-        step_key = step_keys[i]  # the noise of index i comes from split(key, N)[i]
-        t = _batch_t(i, shape[0])
-        model_output = model_fn(x, process.model_timesteps(t))
+    def step_fn(model_output, x, t, step_key):
         step_noise = None if deterministic else jax.random.normal(step_key, x.shape, x.dtype)
-        out = process.ddim_sample(model_output, x, t, eta, step_noise,
-                                  clip_denoised=clip_denoised, denoised_fn=denoised_fn,
-                                  cond_fn=cond_fn)
-        _report(progress, n - i, n)
-        return out["sample"], None
+        return process.ddim_sample(model_output, x, t, eta, step_noise,
+                                   clip_denoised=clip_denoised, denoised_fn=denoised_fn,
+                                   cond_fn=cond_fn)
 
-    indices = jnp.arange(n - 1, -1, -1, dtype=jnp.int32)
-    x, _ = jax.lax.scan(step, x, indices)
-    return x
+    return _scan_steps(process, model_fn, shape, key, noise, temperature, progress, step_fn)
 
 
 def _dpm_solver_coefficients(process: GaussianDiffusion):
-    """Per-transition float64 coefficients of DPM-Solver++ from index i to i-1, i = N-1..1."""
+    """Per-transition float64 coefficients of DPM-Solver++(2M) from index i to i-1, i = N-1..1.
+
+    The first transition has no history and the last one is taken first order as well (the
+    official `lower_order_final`): the final step size in lambda is several times the previous
+    one near t = 0, and the second-order extrapolation there (coefficient h / 2 h_prev > 1) costs
+    more than it gains (exact-ODE error on Gaussian data, cosine schedule, 10 steps: 29% with a
+    second-order last step, 6% with a first-order one; DDIM 16%).
+    """
     abar = process.alphas_cumprod
     alpha, sigma = np.sqrt(abar), np.sqrt(1.0 - abar)
     lam = np.log(alpha) - np.log(sigma)
     src = np.arange(process.num_timesteps - 1, 0, -1)
     dst = src - 1
     h = lam[dst] - lam[src]
-    h_prev = np.append(np.inf, h[:-1])  # first transition has no history: first order
-    return {
-        "ratio": sigma[dst] / sigma[src],
-        "phi": -alpha[dst] * np.expm1(-h),
-        # D = x0 + c * (x0 - x0_prev), c = 1/(2r) with r = h_prev/h (0 on the first step).
-        "c": np.where(np.isfinite(h_prev), h / (2.0 * h_prev), 0.0),
-    }
+    # D = x0 + c * (x0 - x0_prev), c = 1/(2r) with r = h_prev/h; c = 0 (first order) on the
+    # first and the last transition.
+    c = np.zeros_like(h)
+    c[1:-1] = h[1:-1] / (2.0 * h[:-2])
+    return {"ratio": sigma[dst] / sigma[src], "phi": -alpha[dst] * np.expm1(-h), "c": c}
 
 
 def dpm_solver_sample_loop(process: GaussianDiffusion, model_fn: ModelFn, shape: Sequence[int],
@@ -140,6 +144,7 @@ def dpm_solver_sample_loop(process: GaussianDiffusion, model_fn: ModelFn, shape:
     data-prediction form, so clip_denoised/denoised_fn act on each x_0 estimate. The solver walks
     the N respaced indices N-1 -> 0 (N-1 transitions) and returns the x_0 prediction at index 0,
     i.e. N network evaluations: respace the process to 10-25 steps ("20", "ddim25") for speed.
+    The first and the last transition are first order (see `_dpm_solver_coefficients`).
     The key only draws x_T when noise is None. Returns x_0 [B,H,W,C] float32.
     """
     x, _ = _initial_noise(shape, key, noise, temperature)

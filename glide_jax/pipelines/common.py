@@ -74,17 +74,20 @@ class TwoStagePipeline:
         self.upsample_options = self.upsample_model = None
         self.mesh = mesh or batch_mesh()
         self._runners: dict = {}
-        replicate = ShardedRunner(lambda *a: a, self.mesh).put_params
-        self.base_variables = replicate(variables(base_params))
+        self.base_variables = self._replicate(variables(base_params))
         self.upsample_variables = None
         if upsample is not None:
             up_options, up_params = options_first(upsample)
             self.upsample_options = self._check_options(resolve_options(up_options), super_res=True,
                                                         what="upsampler")
             self.upsample_model = create_model(self.upsample_options)
-            self.upsample_variables = replicate(variables(up_params))
+            self.upsample_variables = self._replicate(variables(up_params))
         recipe = recipe or self.default_recipe
         self.recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+
+    def _replicate(self, tree):
+        """A pytree replicated over the pipeline's mesh."""
+        return ShardedRunner(lambda *a: a, self.mesh).put_params(tree)
 
     # -- subclasses ------------------------------------------------------------------------
     def _check_options(self, options: dict, super_res: bool, what: str) -> dict:

@@ -22,7 +22,7 @@ import numpy as np
 from glide_jax.diffusion import guidance
 from glide_jax.pipelines import inputs
 from glide_jax.pipelines.common import PipelineOutput, TwoStagePipeline
-from glide_jax.pipelines.presets import StageSettings
+from glide_jax.pipelines.presets import StageSettings, get_recipe
 
 TINY_VOCAB = 257
 
@@ -66,7 +66,6 @@ class GLIDEPipeline(TwoStagePipeline):
         super().__init__(base, upsample, recipe, mesh)
         self.inpaint = bool(self.base_options.get("inpaint"))
         if recipe is None and self.inpaint:
-            from glide_jax.pipelines.presets import get_recipe
             self.recipe = get_recipe("glide-inpaint")
         if self.upsample_options is not None and bool(self.upsample_options.get("inpaint")) != self.inpaint:
             raise ValueError("base and upsampler must both be inpainting models or both not")
@@ -74,11 +73,7 @@ class GLIDEPipeline(TwoStagePipeline):
         self.clip_guidance = clip_guidance
         if clip_guidance is not None:
             self.base_variables = {"model": self.base_variables,
-                                   "clip": self._runner_put(clip_guidance.params)}
-
-    def _runner_put(self, tree):
-        from glide_jax.pipelines.runner import ShardedRunner
-        return ShardedRunner(lambda *a: a, self.mesh).put_params(tree)
+                                   "clip": self._replicate(clip_guidance.params)}
 
     @classmethod
     def from_pretrained(cls, base_dir, upsample_dir=None, **kwargs) -> "GLIDEPipeline":

@@ -79,8 +79,11 @@ def _gaussian_data_model(proc, std):
     return model_fn
 
 
-def test_dpm_solver_follows_the_exact_ode_of_gaussian_data():
-    std, n = 0.5, 50
+@pytest.mark.parametrize("n, tolerance", [(10, 0.1), (50, 1e-2)])
+def test_dpm_solver_follows_the_exact_ode_of_gaussian_data(n, tolerance):
+    # float64 reference errors: n=10 DPM 6% (29% with a second-order last step), DDIM 16%;
+    # n=50 DPM 0.2%, DDIM 3%.
+    std = 0.5
     proc = process(str(n))
     noise = jax.random.normal(jax.random.PRNGKey(9), SHAPE)
     model_fn = _gaussian_data_model(proc, std)
@@ -95,7 +98,7 @@ def test_dpm_solver_follows_the_exact_ode_of_gaussian_data():
         jax.random.PRNGKey(0))
     err_dpm = np.abs(np.asarray(dpm) - exact).max() / np.abs(exact).max()
     err_ddim = np.abs(np.asarray(ddim) - exact).max() / np.abs(exact).max()
-    assert err_dpm < 2e-2 and err_dpm < err_ddim, (err_dpm, err_ddim)
+    assert err_dpm < tolerance and err_dpm < err_ddim / 2, (err_dpm, err_ddim)
 
 
 def test_progress_reports_every_step_without_breaking_jit():
