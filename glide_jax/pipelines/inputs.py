@@ -23,12 +23,11 @@ import numpy as np
 from PIL import Image
 
 from glide_jax.data import conditions as _conditions
+from glide_jax.models.piti import CONDITION_SIZE, MODE_CHANNELS
 
-CONDITION_SIZE = 256
 MASK_MODES = ("coco", "ade20k")
 SKETCH_MODES = ("coco-edge", "flickr-edge")
 DEPTH_MODES = ("depth-normal",)
-N_CLASS = {"coco": 3, "ade20k": 3, "coco-edge": 1, "flickr-edge": 1, "depth-normal": 6}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 _COCO_STUFF_MAX_LABEL = _conditions.NUM_COCO_STUFF_CLASSES - 1
 _UNLABELED = _conditions.UNLABELED
@@ -36,9 +35,9 @@ _UNLABELED = _conditions.UNLABELED
 
 def condition_channels(mode: str) -> int:
     """Number of channels of PITI's condition for `mode` (3 masks, 1 sketches, 6 depth-normal)."""
-    if mode not in N_CLASS:
-        raise ValueError(f"unknown PITI mode {mode!r}; expected one of {sorted(N_CLASS)}")
-    return N_CLASS[mode]
+    if mode not in MODE_CHANNELS:
+        raise ValueError(f"unknown PITI mode {mode!r}; expected one of {sorted(MODE_CHANNELS)}")
+    return MODE_CHANNELS[mode]
 
 
 def _open(path) -> Image.Image:
