@@ -81,11 +81,10 @@ def main(argv):
     del argv
     import jax
     from glide_jax import models
-    from glide_jax.train.setup import build
+    from glide_jax.train.setup import build, restore_target
     config = make_config()
     setup = build(config)
-    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                            setup.abstract_state, setup.state_shardings)
+    abstract = restore_target(setup)
     batch = fake_batch(setup, FLAGS.batch)
     t0 = time.perf_counter()
     compiled = setup.train_step.lower(abstract, batch).compile()

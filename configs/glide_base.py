@@ -14,19 +14,9 @@ TINY_MODEL = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult
 
 
 def get_config(arg: str = ""):
-    c = config_lib.base_config("glide-base")
-    c.data.name = "coco_stuff"
-    c.data.mode = "text"
+    c = config_lib.glide_config("glide-base")
     c.data.uncond_p = 0.2                 # GLIDE dropped 20% of captions for guidance
     c.train.batch_size = 128
-    c.train.num_steps = 200_000
-    c.train.schedule_sampler = "uniform"
-    c.optim.name = "adamw"
-    c.optim.learning_rate = 1e-5
-    c.optim.weight_decay = 0.01
-    c.optim.warmup_steps = 1000
-    c.optim.grad_clip_norm = 1.0
-    c.init.torch_part = "full"
     c.sample_grid.guidance_scale = 3.0
     c.sample_grid.steps = "100"
     if arg == "tiny":

@@ -82,7 +82,7 @@ def main(argv):
         evaluate.run(phase, workdir)
         return
     try:
-        train.train_and_evaluate(config, FLAGS.workdir, overrides)
+        train.run_phases(phases)
     except train.Preempted as e:
         logging.warning("%s", e)
         sys.exit(143)

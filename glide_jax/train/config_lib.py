@@ -293,8 +293,27 @@ def lock(config) -> ml_collections.ConfigDict:
     return config
 
 
-__all__ = ["ConfigError", "base_config", "piti_stages", "resolve", "validate_config",
-           "model_options", "phase_names", "stage_name", "lock"]
+__all__ = ["ConfigError", "base_config", "glide_config", "piti_stages", "piti_base_config",
+           "piti_upsample_config", "resolve", "validate_config", "model_options", "phase_names",
+           "stage_name", "lock"]
+
+
+def glide_config(preset: str) -> ml_collections.ConfigDict:
+    """GLIDE (text-conditional) finetuning on captioned images: AdamW lr 1e-5 (weight decay
+    0.01, 1000 warmup steps, clipping at 1), uniform t, the decoder from the official .pt
+    (init.torch_part "full"). The config file sets batch size and image sizes."""
+    c = base_config(preset)
+    c.data.name = "coco_stuff"
+    c.data.mode = "text"
+    c.train.num_steps = 200_000
+    c.train.schedule_sampler = "uniform"
+    c.optim.name = "adamw"
+    c.optim.learning_rate = 1e-5
+    c.optim.weight_decay = 0.01
+    c.optim.warmup_steps = 1000
+    c.optim.grad_clip_norm = 1.0
+    c.init.torch_part = "full"
+    return c
 
 
 def piti_base_config(preset: str, dataset: str, mode: str, arg: str = "",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Dict, Optional
+from typing import Dict
 
 import jax
 from clu import metric_writers
@@ -16,7 +16,7 @@ from etils import epath
 from glide_jax.data import pipeline as input_pipeline
 from glide_jax.train import checkpoints, sharding
 from glide_jax.train import step as step_lib
-from glide_jax.train.setup import MODEL_BATCH_KEYS, Setup, build
+from glide_jax.train.setup import MODEL_BATCH_KEYS, Setup, build, restore_target
 
 
 def evaluate(setup: Setup, params, num_batches: int, batch_size: int) -> Dict[str, float]:
@@ -42,7 +42,6 @@ def evaluate(setup: Setup, params, num_batches: int, batch_size: int) -> Dict[st
     return step_lib.summarize(totals, "eval")
 
 
-
 def run(config, workdir: str) -> Dict[str, float]:
     """Evaluate the latest checkpoint of `workdir` (EMA params when sample_grid.use_ema, and the
     raw params), write the metrics to its TensorBoard log and to workdir/eval/step_<N>.json."""
@@ -51,9 +50,7 @@ def run(config, workdir: str) -> Dict[str, float]:
     step = manager.latest_step()
     if step is None:
         raise FileNotFoundError(f"--mode=eval: no checkpoint under {manager.directory}")
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          setup.abstract_state, setup.state_shardings)
-    state = checkpoints.restore(manager, step, target)
+    state = checkpoints.restore(manager, step, restore_target(setup))
     batch_size = config.eval.batch_size or config.train.batch_size
     results = {}
     for label, params in (("ema", state.ema_params[0]), ("params", state.params)):

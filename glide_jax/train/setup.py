@@ -18,9 +18,8 @@ from glide_jax.diffusion.resample import create_named_schedule_sampler
 from glide_jax.train import checkpoints, config_lib, sharding
 from glide_jax.train import state as state_lib
 from glide_jax.train import step as step_lib
+from glide_jax.train.step import MODEL_BATCH_KEYS  # noqa: F401  (re-exported)
 from glide_jax.train.visualize import create_process
-
-MODEL_BATCH_KEYS = ("image", "ref", "low_res", "tokens", "mask")
 
 
 @dataclasses.dataclass
@@ -101,14 +100,18 @@ def initial_state(setup: Setup):
     return create(params, rng)
 
 
+def restore_target(setup: Setup):
+    """The abstract TrainState with its shardings: what a checkpoint restores into."""
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        setup.abstract_state, setup.state_shardings)
+
+
 def restore_or_init(setup: Setup, manager, train_iter):
     latest = manager.latest_step()
     if latest is None:
         logging.info("no checkpoint in %s: initialising", manager.directory)
         return initial_state(setup)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          setup.abstract_state, setup.state_shardings)
     logging.info("resuming from step %d (%s)", latest, manager.directory)
-    return checkpoints.restore(manager, latest, target, train_iter)
+    return checkpoints.restore(manager, latest, restore_target(setup), train_iter)
 
 

@@ -30,6 +30,8 @@ TERMS = ("loss", "mse", "vb")
 # Terms that carry their own trainable state (a discriminator) also need a state slot in
 # TrainState and their own update, added with them.
 EXTRA_LOSSES: Dict[str, Callable[[Dict[str, Any]], jax.Array]] = {}
+# The batch entries a step reads (the rest, e.g. captions or ref_ori, stay on the host).
+MODEL_BATCH_KEYS = ("image", "ref", "low_res", "tokens", "mask")
 
 
 def model_kwargs(batch: Dict[str, jax.Array], options: Dict[str, Any]) -> Dict[str, jax.Array]:

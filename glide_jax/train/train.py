@@ -189,8 +189,7 @@ def _loop(setup, state, start, manager, record, train_iter, writer, grids, workd
                 summary["train/images_per_sec"] = (
                     (step - last_step) * t.batch_size / max(now - last_time, 1e-9))
                 last_time, last_step = now, step
-                if summary:
-                    writer.write_scalars(step, summary)
+                writer.write_scalars(step, summary)
             if config.eval.every and (step % config.eval.every == 0 or last):
                 params = state.ema_params[0] if config.sample_grid.use_ema else state.params
                 last_eval = evaluate(setup, params, config.eval.num_batches, eval_batch)
@@ -232,8 +231,13 @@ def resolve_phases(config, workdir: str, overrides: Optional[dict] = None) -> Li
     return out
 
 
-def train_and_evaluate(config, workdir: str, overrides: Optional[dict] = None) -> None:
-    """Run every phase of `config` in sequence under `workdir` (see module doc)."""
-    for phase, phase_dir in resolve_phases(config, workdir, overrides):
+def run_phases(phases: List[tuple]) -> None:
+    """Train each (resolved config, workdir) of `resolve_phases` in sequence."""
+    for phase, phase_dir in phases:
         logging.info("=== phase %r in %s", phase.stage or "train", phase_dir)
         train_phase(phase, phase_dir)
+
+
+def train_and_evaluate(config, workdir: str, overrides: Optional[dict] = None) -> None:
+    """Run every phase of `config` in sequence under `workdir` (see module doc)."""
+    run_phases(resolve_phases(config, workdir, overrides))

@@ -13,26 +13,19 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from glide_jax.diffusion import guidance, sampling
-from glide_jax.diffusion.process import create_gaussian_diffusion
 from glide_jax.models.piti import null_condition
+from glide_jax.pipelines.inputs import make_grid, to_uint8
+from glide_jax.pipelines.stages import process_for
 from glide_jax.train.sharding import global_batch, replicated
-from glide_jax.train.step import model_kwargs
+from glide_jax.train.step import MODEL_BATCH_KEYS, model_kwargs
 
 SAMPLES_DIR = "samples"
 
 
 def create_process(options, respacing: str = ""):
-    """The diffusion process of a model's options (respaced for sampling when asked)."""
-    return create_gaussian_diffusion(
-        steps=int(options.get("diffusion_steps", 1000)),
-        learn_sigma=bool(options.get("learn_sigma", True)),
-        sigma_small=bool(options.get("sigma_small", False)),
-        noise_schedule=options.get("noise_schedule", "linear"),
-        use_kl=bool(options.get("use_kl", False)),
-        predict_xstart=bool(options.get("predict_xstart", False)),
-        rescale_timesteps=bool(options.get("rescale_timesteps", True)),
-        rescale_learned_sigmas=bool(options.get("rescale_learned_sigmas", True)),
-        timestep_respacing=respacing)
+    """The diffusion process of a model's options (respaced for sampling when asked): the same
+    one the sampling pipelines use."""
+    return process_for(options, respacing)
 
 
 def _uncond_kwargs(kwargs, options, empty_prompt):
@@ -67,11 +60,6 @@ def make_sample_fn(model, options, respacing: str, guidance_scale: float, empty_
     return sample
 
 
-def to_uint8(x) -> np.ndarray:
-    """[-1, 1] float -> uint8 with PITI's rounding ((x + 1) * 127.5, clipped)."""
-    return np.clip(np.round((np.asarray(x, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 def _resize_nearest(images: np.ndarray, size: int) -> np.ndarray:
     h = images.shape[1]
     if h == size:
@@ -100,7 +88,6 @@ def write_grid(workdir: str, name: str, batch: dict, samples: np.ndarray, writer
     import io
     from etils import epath
     from PIL import Image
-    from glide_jax.pipelines.inputs import make_grid
     grid = make_grid(grid_rows(batch, samples), ncols=3)
     path = epath.Path(workdir) / SAMPLES_DIR / f"{name}.png"
     if jax.process_index() == 0:
@@ -120,15 +107,13 @@ class GridMaker:
         g = config.sample_grid
         self.mesh = mesh
         self.batch = val_batch
-        self.keys = tuple(k for k in ("image", "ref", "low_res", "tokens", "mask")
-                          if k in val_batch)
         empty = tokenizer("") if tokenizer is not None else None
         self.sample = make_sample_fn(model, options, g.steps, float(g.guidance_scale), empty)
         self.use_ema = bool(g.use_ema)
 
     def __call__(self, state, workdir: str, name: str, writer=None) -> str:
         params = state.ema_params[0] if self.use_ema else state.params
-        batch = global_batch(self.batch, self.mesh, self.keys)
+        batch = global_batch(self.batch, self.mesh, MODEL_BATCH_KEYS)
         key = jax.device_put(jax.random.PRNGKey(1234), replicated(self.mesh))
         samples = self.sample(params, batch, key)
         samples = np.asarray(jax.device_get(

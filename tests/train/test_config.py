@@ -1,6 +1,4 @@
 """Configs: every file loads and validates, stages resolve, bad keys and contradictions fail."""
-import pathlib
-
 import pytest
 
 from glide_jax.train import config_lib
