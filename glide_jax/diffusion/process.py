@@ -168,6 +168,16 @@ class GaussianDiffusion:
         return (self._extract("sqrt_recip_alphas_cumprod", t, nd) * x_t
                 - self._extract("sqrt_recipm1_alphas_cumprod", t, nd) * eps)
 
+    def predict_xstart_from_output(self, model_output, x_t, t):
+        """The network's unclipped x_0 prediction, whatever its mean parametrisation (eps, x_0
+        or x_{t-1}); model_output as for p_mean_variance."""
+        mean_output, _ = self._split_output(model_output, x_t)
+        if self.model_mean_type == ModelMeanType.START_X:
+            return mean_output
+        if self.model_mean_type == ModelMeanType.PREVIOUS_X:
+            return self.predict_xstart_from_xprev(x_t, t, mean_output)
+        return self.predict_xstart_from_eps(x_t, t, mean_output)
+
     def predict_eps_from_xstart(self, x_t, t, pred_xstart):
         nd = x_t.ndim
         return ((self._extract("sqrt_recip_alphas_cumprod", t, nd) * x_t - pred_xstart)

@@ -24,6 +24,7 @@ OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 SCHEDULE_SAMPLERS = ("uniform", "loss-second-moment")
 NAN_POLICIES = ("stop", "skip")
+GRID_SAMPLERS = ("ancestral", "ddim")
 TORCH_PARTS = ("glide_decoder", "piti_full", "piti_encoder", "full")
 WORKDIR_PARTS = ("all", "encoder", "decoder")
 # Extra per-sample loss terms (the upsampler's perceptual and adversarial losses) plug in here by
@@ -103,6 +104,7 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
     c.sample_grid.every = 20_000       # 0: never; a grid is also written when a phase ends
     c.sample_grid.num_images = 8       # 0: no grids
     c.sample_grid.steps = "50"         # respacing of the sampling chain
+    c.sample_grid.sampler = "ancestral"  # ancestral (PITI's p_sample_loop) | ddim (eta 0)
     c.sample_grid.guidance_scale = 1.0  # PITI's sample_c
     c.sample_grid.use_ema = True
 
@@ -262,6 +264,8 @@ def _validate_init_and_checkpoint(config, opts) -> None:
           f"{i.from_workdir_part!r} not in {WORKDIR_PARTS}")
     _need(i.from_workdir_part == "all" or opts["family"] == "piti", "init.from_workdir_part",
           "encoder/decoder parts exist only for PITI models")
+    _need(config.sample_grid.sampler in GRID_SAMPLERS, "sample_grid.sampler",
+          f"{config.sample_grid.sampler!r} not in {GRID_SAMPLERS}")
     _need(ck.every > 0 and ck.keep >= 1, "checkpoint.every", "checkpoint.every and "
           "checkpoint.keep must be positive")
     _need(ck.best_mode in ("min", "max"), "checkpoint.best_mode", f"{ck.best_mode!r}")

@@ -1,7 +1,8 @@
 """Validation losses: periodic evaluation during training and `--mode=eval`.
 
 Losses are the training objective without dropout at uniformly drawn t (a fixed key per batch,
-so numbers are comparable across checkpoints): loss, mse, vb, and each per quarter of [0, T).
+so numbers are comparable across checkpoints): loss, mse, vb, and each per quarter of [0, T);
+for PITI base models also mse_null and cond_gain (does the model use its condition?).
 """
 from __future__ import annotations
 

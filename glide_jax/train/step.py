@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from glide_jax.models.piti import null_condition
 from glide_jax.train.state import TrainState, update_ema
 
 NUM_QUARTILES = 4
@@ -26,7 +27,8 @@ TERMS = ("loss", "mse", "vb")
 # upsampler's perceptual (x0.004) and adversarial (x0.01) losses (spec 11.4-11.6), which a later
 # issue adds. A term is fn(ctx) -> ([B] float32 weighted loss) where ctx is a dict with
 # x_start, x_t, t, noise, model_output (float32), pred_xstart (unclipped, from the
-# non-detached eps), batch and step; the term is added to `loss` and logged under its name.
+# non-detached network output, eps or x_0), batch and step; the term is added to `loss` and
+# logged under its name.
 # Terms that carry their own trainable state (a discriminator) also need a state slot in
 # TrainState and their own update, added with them.
 EXTRA_LOSSES: Dict[str, Callable[[Dict[str, Any]], jax.Array]] = {}
@@ -58,8 +60,7 @@ def per_sample_losses(model, diffusion, options, extra_losses, params, batch, t,
     terms = dict(diffusion.training_losses(out, x_start, t, noise))
     if extra_losses:
         ctx = dict(x_start=x_start, x_t=x_t, t=t, noise=noise, model_output=out, batch=batch,
-                   step=step, pred_xstart=diffusion.predict_xstart_from_eps(
-                       x_t, t, out[..., :x_start.shape[-1]]))
+                   step=step, pred_xstart=diffusion.predict_xstart_from_output(out, x_t, t))
         for name in extra_losses:
             terms[name] = EXTRA_LOSSES[name](ctx)
             terms["loss"] = terms["loss"] + terms[name]
@@ -154,8 +155,14 @@ def make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn)
 
 def make_eval_step(model, diffusion, options):
     """eval_step(params, batch, key) -> summed per-sample losses, overall and per quartile of t
-    (uniform t, no dropout); reduce with `summarize`."""
+    (uniform t, no dropout); reduce with `summarize`.
+
+    PITI base models also get `mse_null` (the same t and noise with the null condition) and
+    `cond_gain` = mse_null - mse: how much the condition lowers the denoising error. A gain near
+    zero means the model ignores its condition (e.g. cross-attention that is still uniform).
+    """
     num_t = diffusion.num_timesteps
+    with_null = options["family"] == "piti" and not options["super_res"]
 
     def eval_step(params, batch, key):
         t_key, noise_key = jax.random.split(key)
@@ -164,6 +171,12 @@ def make_eval_step(model, diffusion, options):
         noise = jax.random.normal(noise_key, batch["image"].shape, jnp.float32)
         terms = per_sample_losses(model, diffusion, options, (), params, batch, t, noise,
                                   None, 0, train=False)
+        if with_null:
+            null_batch = dict(batch, ref=null_condition(batch["ref"]))
+            null = per_sample_losses(model, diffusion, options, (), params, null_batch, t, noise,
+                                     None, 0, train=False)
+            terms["mse_null"] = null["mse"]
+            terms["cond_gain"] = null["mse"] - terms["mse"]
         out = {f"{k}_sum": jnp.sum(v) for k, v in terms.items()}
         out["count"] = jnp.asarray(b, jnp.float32)
         out.update(quartile_sums(t, num_t, terms))

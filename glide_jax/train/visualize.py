@@ -1,6 +1,6 @@
 """Sample grids during training: one row per validation example, condition | sample | truth.
 
-Sampling uses the diffusion package's ancestral loop over a respaced process
+Sampling uses the diffusion package's ancestral (or DDIM, eta 0) loop over a respaced process
 (config.sample_grid.steps) with PITI/GLIDE classifier-free guidance when guidance_scale != 1.
 """
 from __future__ import annotations
@@ -39,9 +39,14 @@ def _uncond_kwargs(kwargs, options, empty_prompt):
     return out
 
 
-def make_sample_fn(model, options, respacing: str, guidance_scale: float, empty_prompt=None):
+def make_sample_fn(model, options, respacing: str, guidance_scale: float, empty_prompt=None,
+                   sampler: str = "ancestral"):
     """sample(params, batch, key) -> x_0 [B, R, R, 3] in [-1, 1] (jit-compiled)."""
     process = create_process(options, respacing)
+    loops = {"ancestral": sampling.p_sample_loop, "ddim": sampling.ddim_sample_loop}
+    if sampler not in loops:
+        raise ValueError(f"grid sampler {sampler!r} not in {tuple(loops)}")
+    loop = loops[sampler]
 
     def apply(params, x, t, **kwargs):
         return model.apply({"params": params}, x, t, train=False, **kwargs).astype(jnp.float32)
@@ -55,7 +60,7 @@ def make_sample_fn(model, options, respacing: str, guidance_scale: float, empty_
         else:
             model_fn = guidance.classifier_free_guidance(
                 fn, kwargs, _uncond_kwargs(kwargs, options, empty_prompt), guidance_scale)
-        return sampling.p_sample_loop(process, model_fn, batch["image"].shape, key)
+        return loop(process, model_fn, batch["image"].shape, key)
 
     return sample
 
@@ -108,7 +113,8 @@ class GridMaker:
         self.mesh = mesh
         self.batch = val_batch
         empty = tokenizer("") if tokenizer is not None else None
-        self.sample = make_sample_fn(model, options, g.steps, float(g.guidance_scale), empty)
+        self.sample = make_sample_fn(model, options, g.steps, float(g.guidance_scale), empty,
+                                     g.sampler)
         self.use_ema = bool(g.use_ema)
 
     def __call__(self, state, workdir: str, name: str, writer=None) -> str:

@@ -145,6 +145,23 @@ def test_other_variants_run_and_are_finite(kwargs):
             process.p_mean_variance(jnp.zeros((2, 4, 4, 6)), x0, t)
 
 
+@pytest.mark.parametrize("kwargs", [dict(learn_sigma=True), dict(learn_sigma=False),
+                                    dict(learn_sigma=True, predict_xstart=True),
+                                    dict(learn_sigma=False, predict_xstart=True)])
+def test_xstart_from_output_is_the_unclipped_prediction_of_p_mean_variance(kwargs):
+    process = create_gaussian_diffusion(timestep_respacing="10", **kwargs)
+    x = 3.0 * jax.random.normal(jax.random.PRNGKey(1), (2, 4, 4, 3))
+    channels = 6 if kwargs["learn_sigma"] else 3
+    out = 2.0 * jax.random.normal(jax.random.PRNGKey(2), (2, 4, 4, channels))
+    t = jnp.array([3, 9])
+    got = process.predict_xstart_from_output(out, x, t)
+    want = process.p_mean_variance(out, x, t, clip_denoised=False)["pred_xstart"]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    if kwargs.get("predict_xstart"):
+        np.testing.assert_array_equal(got, out[..., :3])
+    assert float(jnp.abs(got).max()) > 1.0   # not clipped
+
+
 def test_final_step_is_the_clipped_x0_prediction():
     # At respaced index 0 the posterior coefficients are exactly (1, 0) in float32.
     process = create_gaussian_diffusion(learn_sigma=True, noise_schedule="squaredcos_cap_v2",

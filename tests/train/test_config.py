@@ -52,6 +52,7 @@ def test_unknown_key_is_rejected_by_the_lock():
     ({"init.torch_part": "glide_decoder"}, "init.torch_part"),
     ({"optim.schedule": "cosine"}, "optim.decay_steps"),
     ({"train.extra_losses": ("vgg",)}, "train.extra_losses"),
+    ({"sample_grid.sampler": "plms"}, "sample_grid.sampler"),
 ])
 def test_contradictions_name_the_key(updates, match):
     config = load_config("glide_base", "tiny")
