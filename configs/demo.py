@@ -14,7 +14,9 @@ starting from the previous phase's final params:
 
 Grids of condition | sample | ground truth land in WORKDIR/*/samples/. The UNet is tiny (32x32
 output, 32 channels) and so is PITI's task encoder (encoder_width 64, 2 layers, 4 heads instead
-of the official 512 / 8 / 8): about 10 minutes on a 2-core CPU.
+of the official 512 / 8 / 8): about 19 minutes on a 2-core CPU (800 steps at ~1.1 steps/s plus
+compilation, checkpoints and a grid per phase). The final grid follows the masks coarsely: horizon
+heights, and the place and colour of some of the shapes; samples stay blurry.
 
 Two choices differ from PITI's recipe, both measured on this demo (closing note of issue 6):
 * The network predicts x_0 with a fixed variance (predict_xstart, learn_sigma False) instead of

@@ -20,6 +20,7 @@ from glide_jax.train.sharding import global_batch, replicated
 from glide_jax.train.step import MODEL_BATCH_KEYS, model_kwargs
 
 SAMPLES_DIR = "samples"
+MIN_TILE = 96   # grid tiles are enlarged to at least this many pixels
 
 
 def create_process(options, respacing: str = ""):
@@ -89,11 +90,14 @@ def grid_rows(batch: dict, samples: np.ndarray) -> np.ndarray:
 
 def write_grid(workdir: str, name: str, batch: dict, samples: np.ndarray, writer=None,
                step: int = 0) -> str:
-    """Writes workdir/samples/<name>.png (and a TensorBoard image); returns the path."""
+    """Writes workdir/samples/<name>.png (and a TensorBoard image); returns the path. Tiles
+    smaller than MIN_TILE pixels are enlarged (nearest) by an integer factor so they can be read."""
     import io
     from etils import epath
     from PIL import Image
     grid = make_grid(grid_rows(batch, samples), ncols=3)
+    scale = max(1, MIN_TILE // samples.shape[1])
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     path = epath.Path(workdir) / SAMPLES_DIR / f"{name}.png"
     if jax.process_index() == 0:
         path.parent.mkdir(parents=True, exist_ok=True)

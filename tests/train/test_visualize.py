@@ -38,3 +38,20 @@ def test_unknown_grid_sampler_is_rejected():
     model, options, _, _ = _model_and_batch()
     with pytest.raises(ValueError, match="plms"):
         make_sample_fn(model, options, "4", 1.0, sampler="plms")
+
+
+def test_small_grid_tiles_are_enlarged_exactly(tmp_path):
+    from PIL import Image
+
+    from glide_jax.train.visualize import MIN_TILE, write_grid
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)}
+    samples = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+    path = write_grid(str(tmp_path), "g", batch, samples)
+    png = np.asarray(Image.open(path))
+    scale = MIN_TILE // 16
+    small = np.asarray(png[::scale, ::scale])
+    # rows: blank condition | sample | truth; 2-pixel padding, enlarged with the tiles.
+    assert png.shape == (scale * (2 * 18 + 2), scale * (3 * 18 + 2), 3)
+    np.testing.assert_array_equal(small[2:18, 20:36], grid_rows(batch, samples)[1])
+    np.testing.assert_array_equal(png, np.repeat(np.repeat(small, scale, 0), scale, 1))
