@@ -221,14 +221,10 @@ class GaussianDiffusion:
                 x = denoised_fn(x)
             return jnp.clip(x, -1, 1) if clip_denoised else x
 
+        pred_xstart = process_xstart(self.predict_xstart_from_output(model_output, x_t, t))
         if self.model_mean_type == ModelMeanType.PREVIOUS_X:
-            pred_xstart = process_xstart(self.predict_xstart_from_xprev(x_t, t, mean_output))
             mean = mean_output
         else:
-            if self.model_mean_type == ModelMeanType.START_X:
-                pred_xstart = process_xstart(mean_output)
-            else:
-                pred_xstart = process_xstart(self.predict_xstart_from_eps(x_t, t, mean_output))
             mean, _, _ = self.q_posterior_mean_variance(pred_xstart, x_t, t)
         return {"mean": mean, "variance": variance, "log_variance": log_variance,
                 "pred_xstart": pred_xstart}
