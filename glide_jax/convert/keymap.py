@@ -176,7 +176,7 @@ def torch_shape_of(path: str, flax_shape: tuple) -> tuple:
     return tuple(flax_rule(path, len(flax_shape)).torch_shape(tuple(flax_shape)))
 
 
-# --- PyTorch registration order (spec 14.6) -------------------------------------------------
+# --- PyTorch registration order (torch.nn.Module.state_dict) -------------------------------------------------
 # Within a module: own parameters first, then children in assignment order. One global rank list
 # is consistent with every module of GLIDE and PITI (checked against the layouts in the tests).
 _NAME_RANK = {name: i for i, name in enumerate((
@@ -189,6 +189,8 @@ _NAME_RANK = {name: i for i, name in enumerate((
     "transformer", "cnn", "final_ln", "token_embedding", "transformer_proj",
     # ResBlock
     "in_layers", "emb_layers", "out_layers", "skip_connection",
+    # Downsample / Upsample (resblock_updown=False): their only child
+    "op", "conv",
     # AttentionBlock
     "norm", "qkv", "encoder_kv", "proj_out",
     # transformer

@@ -95,7 +95,20 @@ class GaussianDiffusion:
             (1.0 - self.alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - self.alphas_cumprod))
         fixed_large = np.append(self.posterior_variance[1], betas[1:])
         scale = 1000.0 / self.original_num_steps if rescale_timesteps else 1.0
+        ab, ab_prev, ab_next = self.alphas_cumprod, self.alphas_cumprod_prev, \
+            self.alphas_cumprod_next
+        # Every coefficient is a float64 table gathered as float32 (as the official
+        # _extract_into_tensor does): 1 - abar in float32 loses 3 digits near t = 0. The DDIM
+        # coefficients, which the official code forms in float32 after the gather, are tables
+        # here too, so they are exact to float32 rounding.
         float64_tables = {
+            "one_minus_alphas_cumprod": 1.0 - ab,
+            "sqrt_alphas_cumprod_prev": np.sqrt(ab_prev),
+            "one_minus_alphas_cumprod_prev": 1.0 - ab_prev,
+            # sqrt((1 - abar_prev) / (1 - abar)) * sqrt(1 - abar / abar_prev): DDIM's sigma / eta
+            "ddim_sigma_per_eta": np.sqrt((1.0 - ab_prev) / (1.0 - ab)) * np.sqrt(1.0 - ab / ab_prev),
+            "sqrt_alphas_cumprod_next": np.sqrt(ab_next),
+            "sqrt_one_minus_alphas_cumprod_next": np.sqrt(1.0 - ab_next),
             "log_betas": np.log(betas),
             "fixed_large_variance": fixed_large,
             "fixed_large_log_variance": np.log(fixed_large),
@@ -143,7 +156,7 @@ class GaussianDiffusion:
         """Mean, variance and log-variance of q(x_t | x_0); x_start [B,H,W,C]."""
         nd = x_start.ndim
         mean = self._extract("sqrt_alphas_cumprod", t, nd) * x_start
-        variance = 1.0 - self._extract_full("alphas_cumprod", t, x_start)
+        variance = self._extract_full("one_minus_alphas_cumprod", t, x_start)
         log_variance = self._extract_full("log_one_minus_alphas_cumprod", t, x_start)
         return mean, variance, log_variance
 
@@ -238,7 +251,7 @@ class GaussianDiffusion:
         """Song et al. guidance: shift eps by -sqrt(1 - abar_t) * gradient and re-derive
         pred_xstart and mean (the official PITI version forgets to return; this one returns)."""
         eps = self.predict_eps_from_xstart(x_t, t, p_mean_var["pred_xstart"])
-        eps = eps - (jnp.sqrt(1 - self._extract("alphas_cumprod", t, x_t.ndim))
+        eps = eps - (self._extract("sqrt_one_minus_alphas_cumprod", t, x_t.ndim)
                      * cond_fn(x_t, self.model_timesteps(t)))
         out = dict(p_mean_var)
         out["pred_xstart"] = self.predict_xstart_from_eps(x_t, t, eps)
@@ -275,12 +288,11 @@ class GaussianDiffusion:
             out = self.condition_score(cond_fn, out, x_t, t)
         nd = x_t.ndim
         eps = self.predict_eps_from_xstart(x_t, t, out["pred_xstart"])
-        alpha_bar = self._extract("alphas_cumprod", t, nd)
-        alpha_bar_prev = self._extract("alphas_cumprod_prev", t, nd)
-        sigma = (eta * jnp.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar))
-                 * jnp.sqrt(1 - alpha_bar / alpha_bar_prev))
-        sample = (out["pred_xstart"] * jnp.sqrt(alpha_bar_prev)
-                  + jnp.sqrt(1 - alpha_bar_prev - sigma ** 2) * eps)
+        sigma = eta * self._extract("ddim_sigma_per_eta", t, nd)
+        # sqrt(1 - abar_prev - sigma^2), with 1 - abar_prev from its float64 table.
+        direction = jnp.sqrt(self._extract("one_minus_alphas_cumprod_prev", t, nd) - sigma ** 2)
+        sample = out["pred_xstart"] * self._extract("sqrt_alphas_cumprod_prev", t, nd) \
+            + direction * eps
         if noise is None:
             if not (isinstance(eta, (int, float)) and eta == 0):
                 raise ValueError("ddim_sample needs noise when eta is not the constant 0")
@@ -296,8 +308,9 @@ class GaussianDiffusion:
         if cond_fn is not None:
             out = self.condition_score(cond_fn, out, x_t, t)
         eps = self.predict_eps_from_xstart(x_t, t, out["pred_xstart"])
-        alpha_bar_next = self._extract("alphas_cumprod_next", t, x_t.ndim)
-        sample = out["pred_xstart"] * jnp.sqrt(alpha_bar_next) + jnp.sqrt(1 - alpha_bar_next) * eps
+        nd = x_t.ndim
+        sample = (out["pred_xstart"] * self._extract("sqrt_alphas_cumprod_next", t, nd)
+                  + self._extract("sqrt_one_minus_alphas_cumprod_next", t, nd) * eps)
         return {"sample": sample, "pred_xstart": out["pred_xstart"]}
 
     # -------------------------------------------------------------------------------- training
@@ -306,7 +319,14 @@ class GaussianDiffusion:
         KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))."""
         true_mean, _, true_log_variance = self.q_posterior_mean_variance(x_start, x_t, t)
         out = self.p_mean_variance(model_output, x_t, t, clip_denoised)
-        kl = losses.normal_kl(true_mean, true_log_variance, out["mean"], out["log_variance"])
+        if self.model_mean_type == ModelMeanType.PREVIOUS_X:
+            mean_diff = true_mean - out["mean"]
+        else:
+            # Both means are coef1 * x_0 + coef2 * x_t: their difference is coef1 * (x_0 - x_0^)
+            # exactly, formed so without cancelling the shared coef2 * x_t in float32.
+            mean_diff = self._extract("posterior_mean_coef1", t, x_t.ndim) * (
+                x_start - out["pred_xstart"])
+        kl = losses.normal_kl(mean_diff, true_log_variance, 0.0, out["log_variance"])
         kl = mean_flat(kl) / math.log(2.0)
         nll = -losses.discretized_gaussian_log_likelihood(
             x_start, out["mean"], 0.5 * out["log_variance"])

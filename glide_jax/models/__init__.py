@@ -53,12 +53,11 @@ def create_model(options: Dict[str, Any]) -> nn.Module:
     if opts["family"] == "piti":
         super_res = bool(opts["super_res"])
         n_class = options_lib.n_class(opts)
+        width, layers, heads = options_lib.encoder_size(opts)
         encoder = TaskEncoder(n_class=n_class, mode=opts["mode"],
                               use_checkpoint=opts["use_checkpoint"], dtype=kwargs["dtype"],
-                              width=opts["encoder_width"], layers=opts["encoder_layers"],
-                              heads=opts["encoder_heads"])
-        decoder = PITIDecoder(in_channels=6 if super_res else 3,
-                              encoder_channels=opts["encoder_width"],
+                              width=width, layers=layers, heads=heads)
+        decoder = PITIDecoder(in_channels=6 if super_res else 3, encoder_channels=width,
                               super_res=super_res, **kwargs)
         cls = PITISuperResModel if super_res else PITIModel
         return cls(encoder=encoder, decoder=decoder)

@@ -2,10 +2,18 @@
 
 Options are plain dicts with the keys of glide-text2im's `model_and_diffusion_defaults()` plus
 `n_vocab`, `learn_sigma`, `dtype`, `family`, `mode` and `use_checkpoint` (and PITI's diffusion
-keys, and `encoder_width` / `encoder_layers` / `encoder_heads` for PITI's task encoder: the
-official 512 / 8 / 8 by default; smaller only for demos/tests). `use_fp16` and `cache_text_emb`
-are accepted for compatibility with official option dicts and do nothing here: `dtype` chooses
-the compute precision.
+keys). `use_fp16` and `cache_text_emb` are accepted for compatibility with official option dicts
+and do nothing here: `dtype` chooses the compute precision.
+
+PITI's task encoder follows the official derivation (PITI `text2im_model.py`, `Text2ImModel`'s
+`self.encoder = Encoder(..., xf_width=xf_width, xf_layers=8, xf_heads=xf_heads)`): width
+`xf_width`, heads `xf_heads`, always 8 layers; PITI ignores `xf_layers`, `xf_final_ln`,
+`xf_padding`, `text_ctx` and `inpaint`, and so does glide_jax. Its CNN ends at 512 channels and the
+decoder's `transformer_proj` is `Linear(512, ...)` whatever the options say, so the official
+forward runs only with `xf_width=512`; other widths are refused. `encoder_width`,
+`encoder_layers`, `encoder_heads` (default None: the official derivation) override the encoder's
+size for small demo models: a departure from the official architecture (the CNN's channels
+become w/16 .. w for width w), which no official checkpoint has.
 """
 from __future__ import annotations
 
@@ -40,9 +48,9 @@ def piti_model_and_diffusion_defaults(super_res: int = 0) -> Dict[str, Any]:
         model_and_diffusion_defaults(), family="piti", learn_sigma=True, sigma_small=False,
         use_kl=False, predict_xstart=False, rescale_timesteps=True, rescale_learned_sigmas=True,
         use_fp16=False, super_res=0, mode="",
-        # PITI's task encoder: official values by default; smaller only for demos/tests. The
-        # CNN's channels are (w/16, w/8, w/4, w/2, w, w) for encoder_width w.
-        encoder_width=ENCODER_WIDTH, encoder_layers=ENCODER_LAYERS, encoder_heads=ENCODER_HEADS)
+        # None: the official encoder (xf_width wide, xf_heads heads, 8 layers); set only for
+        # small demo encoders, which depart from the official architecture.
+        encoder_width=None, encoder_layers=None, encoder_heads=None)
     if super_res:
         options.update(image_size=256, num_res_blocks=2, noise_schedule="linear",
                        super_res=super_res)
@@ -67,8 +75,9 @@ _BOOL_KEYS = ("xf_final_ln", "xf_padding", "use_scale_shift_norm", "resblock_upd
               "cache_text_emb", "inpaint", "learn_sigma", "use_checkpoint", "sigma_small",
               "use_kl", "predict_xstart", "rescale_timesteps", "rescale_learned_sigmas")
 _POSITIVE_INT_KEYS = ("image_size", "num_channels", "num_res_blocks", "text_ctx", "xf_width",
-                      "xf_layers", "xf_heads", "n_vocab", "diffusion_steps", "num_heads",
-                      "encoder_width", "encoder_layers", "encoder_heads")
+                      "xf_layers", "xf_heads", "n_vocab", "diffusion_steps", "num_heads")
+_ENCODER_KEYS = ("encoder_width", "encoder_layers", "encoder_heads")
+_GROUPS = 32  # GroupNorm32 everywhere in the UNet
 _DEFAULT_CHANNEL_MULT = {64: (1, 2, 3, 4), 128: (1, 1, 2, 3, 4), 256: (1, 1, 2, 2, 4, 4)}
 
 
@@ -117,6 +126,45 @@ def attention_ds(options: Dict[str, Any]) -> Tuple[int, ...]:
     return tuple(options["image_size"] // r for r in res)
 
 
+def encoder_size(options: Dict[str, Any]) -> Tuple[int, int, int]:
+    """PITI task encoder (width, layers, heads): the official (xf_width, 8, xf_heads) unless
+    `encoder_width` / `encoder_layers` / `encoder_heads` override them."""
+    width = options.get("encoder_width") or options.get("xf_width", ENCODER_WIDTH)
+    layers = options.get("encoder_layers") or ENCODER_LAYERS
+    heads = options.get("encoder_heads") or options.get("xf_heads", ENCODER_HEADS)
+    return int(width), int(layers), int(heads)
+
+
+def _check_unet_structure(options: Dict[str, Any]) -> None:
+    """Channel counts every GroupNorm32 can split and attention heads that divide them, where the
+    official constructor would assert or its forward would fail."""
+    mc, mult = options["num_channels"], channel_mult(options)
+    ds_attn = set(attention_ds(options))
+    heads, nhc = options.get("num_heads", 1), options.get("num_head_channels", -1)
+    heads_up = options.get("num_heads_upsample", -1)
+    heads_up = heads if heads_up == -1 else heads_up
+    if not isinstance(heads_up, int) or heads_up <= 0:
+        _fail("num_heads_upsample", options.get("num_heads_upsample"), "-1 or a positive int")
+    for level, m in enumerate(mult):
+        ch = int(m * mc)
+        if ch % _GROUPS:
+            _fail("num_channels", mc, f"a value whose channel counts num_channels * channel_mult "
+                  f"are multiples of {_GROUPS} (GroupNorm32); level {level} has {ch}")
+        if 2 ** level not in ds_attn and not (level == len(mult) - 1):
+            continue
+        if nhc != -1:
+            if ch % nhc:
+                _fail("num_head_channels", nhc, f"a divisor of the {ch} channels attended at "
+                      f"level {level}")
+            continue
+        for key, value in (("num_heads", heads), ("num_heads_upsample", heads_up)):
+            if key == "num_heads_upsample" and 2 ** level not in ds_attn:
+                continue  # the middle block uses num_heads only
+            if ch % value:
+                _fail(key, value, f"a divisor of the {ch} channels attended at level {level} "
+                      "(or set num_head_channels)")
+
+
 def n_class(options: Dict[str, Any]) -> int:
     """PITI condition channels for options['mode'] (3 for unknown modes, as the official code)."""
     return MODE_CHANNELS.get(options["mode"], 3)
@@ -147,28 +195,38 @@ def validate_options(options: Dict[str, Any]) -> None:
         channel_mult(options)
     if "attention_resolutions" in options and "image_size" in options:
         attention_ds(options)
+    if all(k in options for k in ("num_channels", "channel_mult", "image_size",
+                                  "attention_resolutions")):
+        _check_unet_structure(options)
     if options.get("family") == "piti":
         if options.get("mode") not in MODE_CHANNELS:
             _fail("mode", options.get("mode"), f"one of {sorted(MODE_CHANNELS)} for PITI")
-        if options.get("xf_width", 512) != 512:
-            _fail("xf_width", options["xf_width"], "512 (unused by PITI's task encoder, whose size is encoder_width)")
-        width = options.get("encoder_width", ENCODER_WIDTH)
+        for key in _ENCODER_KEYS:
+            value = options.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value <= 0):
+                _fail(key, value, "None (the official derivation) or a positive int")
+        if options.get("encoder_width") is None and options.get("xf_width", 512) != 512:
+            _fail("xf_width", options["xf_width"], "512 for PITI: the official CNN ends at 512 "
+                  "channels and decoder.transformer_proj is Linear(512, ...) (PITI "
+                  "text2im_model.py), so other widths build there but fail in its forward; for "
+                  "a smaller, non-official encoder set encoder_width")
+        width, _, heads = encoder_size(options)
         if width % 16:
             _fail("encoder_width", width, "a multiple of 16 (the CNN's first layer has width/16 "
                   "channels; the official value is 512)")
-        if width % options.get("encoder_heads", ENCODER_HEADS):
-            _fail("encoder_heads", options.get("encoder_heads"), "a divisor of encoder_width "
-                  f"{width}")
+        if width % heads:
+            key = "encoder_heads" if options.get("encoder_heads") else "xf_heads"
+            _fail(key, heads, f"a divisor of the task encoder's width {width}")
         if isinstance(options.get("super_res"), bool) or not isinstance(
                 options.get("super_res", 0), int) or options.get("super_res", 0) < 0:
             _fail("super_res", options.get("super_res"), "0 or the low-res size (e.g. 64) for PITI")
     else:
         if not isinstance(options.get("super_res", False), bool):
             _fail("super_res", options["super_res"], "a bool for GLIDE")
-        for key, default in (("encoder_width", ENCODER_WIDTH), ("encoder_layers", ENCODER_LAYERS),
-                             ("encoder_heads", ENCODER_HEADS)):
-            if options.get(key, default) != default:
-                _fail(key, options[key], f"{default} or absent (only PITI has a task encoder)")
+        for key in _ENCODER_KEYS:
+            if options.get(key) is not None:
+                _fail(key, options[key], "None or absent (only PITI has a task encoder)")
         if options.get("xf_width", 512) % options.get("xf_heads", 8):
             _fail("xf_heads", options.get("xf_heads"), "a divisor of xf_width")
         if options.get("xf_width") == 0:

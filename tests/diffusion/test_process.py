@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from glide_jax.diffusion import create_gaussian_diffusion
-from tests.fixture_utils import fixture_arrays, nchw_to_nhwc, rel_err
+from tests.diffusion.helpers import _f32_nhwc, compute_all
+from tests.fixture_utils import fixture_arrays, nchw_to_nhwc
 
 FIXTURES = {
     # PITI's GaussianDiffusion, full 1000 steps, RESCALED_MSE, rescale_timesteps.
@@ -19,65 +20,42 @@ FIXTURES = {
 }
 INPUTS = ("x_start", "noise", "t", "model_output", "step_noise", "cond_grad",
           "model_timesteps_seen", "cond_fn_timesteps_seen")
-LOOSE = {"loss": 1e-4, "vb": 1e-4}
 
 
-def _f32_nhwc(a):
-    return jnp.asarray(nchw_to_nhwc(a), jnp.float32)
 
 
-def compute_all(process, ref) -> dict:
-    """Every fixture quantity from our process, under jit with t traced."""
-    x_start, noise = _f32_nhwc(ref["x_start"]), _f32_nhwc(ref["noise"])
-    out, step_noise = _f32_nhwc(ref["model_output"]), _f32_nhwc(ref["step_noise"])
-    x_t_truth, grad = _f32_nhwc(ref["q_sample"]), _f32_nhwc(ref["cond_grad"])
-    cond_fn = lambda x, t_model: grad  # noqa: E731
-
-    @jax.jit
-    def run(t):
-        res = {"q_sample": process.q_sample(x_start, t, noise)}
-        res["q_mean"], res["q_var"], res["q_logvar"] = process.q_mean_variance(x_start, t)
-        (res["q_post_mean"], res["q_post_var"],
-         res["q_post_logvar"]) = process.q_posterior_mean_variance(x_start, x_t_truth, t)
-        for clip in (0, 1):
-            pmv = process.p_mean_variance(out, x_t_truth, t, clip_denoised=bool(clip))
-            for k, v in pmv.items():
-                res[f"p_{k}_clip{clip}"] = v
-        s = process.p_sample(out, x_t_truth, t, step_noise)
-        res["p_sample"], res["p_sample_pred_xstart"] = s["sample"], s["pred_xstart"]
-        res["p_sample_cond_fn"] = process.p_sample(out, x_t_truth, t, step_noise,
-                                                   cond_fn=cond_fn)["sample"]
-        for eta in (0.0, 0.5):
-            res[f"ddim_sample_eta{eta}"] = process.ddim_sample(out, x_t_truth, t, eta,
-                                                               step_noise)["sample"]
-        res["ddim_sample_cond_fn_eta0.0"] = process.ddim_sample(
-            out, x_t_truth, t, 0.0, step_noise, cond_fn=cond_fn)["sample"]
-        res["ddim_reverse_sample"] = process.ddim_reverse_sample(out, x_t_truth, t)["sample"]
-        res.update(process.training_losses(out, x_start, t, noise))
-        return res
-
-    return run(jnp.asarray(ref["t"], jnp.int32))
-
-
-def fixture_errors(name) -> dict:
-    """{array name: relative L2 error vs the float64 truth} for one fixture."""
+def fixture_row_errors(name) -> dict:
+    """{(array name, row): (our relative L2 error vs the float64 truth, the official float32
+    run's)} for one fixture, one batch row (one timestep) at a time."""
     ref = fixture_arrays(name)
     ours = compute_all(create_gaussian_diffusion(**FIXTURES[name]), ref)
     errors = {}
     for key, truth in ref.items():
         if key in INPUTS or key.endswith("_f32"):
             continue
-        truth = nchw_to_nhwc(truth) if truth.ndim == 4 else truth
-        errors[key] = rel_err(ours[key], truth)
+        official = ref[key + "_f32"]
+        if truth.ndim == 4:
+            truth, official = nchw_to_nhwc(truth), nchw_to_nhwc(official)
+        for row in range(truth.shape[0]):
+            errors[key, row] = (row_rel_err(ours[key][row], truth[row]),
+                                row_rel_err(official[row], truth[row]))
     return errors
 
 
+def row_rel_err(ours, truth) -> float:
+    norm = np.linalg.norm(np.asarray(truth, np.float64))
+    diff = np.linalg.norm(np.asarray(ours, np.float64) - np.asarray(truth, np.float64))
+    return float(diff / norm) if norm else float(diff)
+
+
 @pytest.mark.parametrize("name", sorted(FIXTURES))
-def test_fixture_arrays_match_float64_truth(name):
-    errors = fixture_errors(name)
+def test_fixture_arrays_match_float64_truth_per_timestep(name):
+    """Each row (one timestep) within 1e-5 of the float64 truth wherever the official float32
+    code is; elsewhere within twice the official error."""
+    errors = fixture_row_errors(name)
     expected = {k for k in fixture_arrays(name) if k not in INPUTS and not k.endswith("_f32")}
-    assert set(errors) == expected
-    bad = {k: e for k, e in errors.items() if not e <= LOOSE.get(k, 1e-5)}
+    assert {k for k, _ in errors} == expected
+    bad = {k: e for k, e in errors.items() if not e[0] <= max(1e-5, 2 * e[1])}
     assert not bad, f"{name}: {bad}"
 
 

@@ -190,12 +190,17 @@ def test_presets_match_official_defaults():
         validate_options(options)
 
 
-def test_piti_encoder_defaults_are_official():
+def test_piti_encoder_follows_the_official_derivation():
+    """Width xf_width, heads xf_heads, 8 layers whatever xf_layers says (PITI Text2ImModel)."""
     for preset in ("piti-base-mask", "piti-upsample-sketch"):
-        opts = PRESETS[preset]
-        assert (opts["encoder_width"], opts["encoder_layers"], opts["encoder_heads"]) == (512, 8, 8)
-    enc = create_model(PRESETS["piti-base-mask"]).encoder
-    assert (enc.width, enc.layers, enc.heads) == (512, 8, 8)
+        enc = create_model(PRESETS[preset]).encoder
+        assert (enc.width, enc.layers, enc.heads) == (512, 8, 8)
+    enc = create_model(dict(PRESETS["piti-base-mask"], xf_heads=4, xf_layers=3)).encoder
+    assert (enc.width, enc.layers, enc.heads) == (512, 8, 4)
+    with pytest.raises(ValueError, match="'xf_width'.*transformer_proj"):
+        validate_options(dict(PRESETS["piti-base-mask"], xf_width=256))
+    with pytest.raises(ValueError, match="'xf_heads'"):
+        validate_options(dict(PRESETS["piti-base-mask"], xf_heads=6))
 
 
 def test_small_piti_encoder_builds_and_runs():
@@ -233,3 +238,25 @@ def test_validate_piti_encoder_options(bad, match):
         validate_options(dict(PRESETS["piti-base-mask"], **bad))
     with pytest.raises(ValueError, match="'encoder_width'"):
         validate_options(dict(PRESETS["glide-base"], encoder_width=64))
+
+
+@pytest.mark.parametrize("family,bad,option", [
+    # The official GLIDE constructor builds a text-free UNet for xf_width=0; glide_jax does not.
+    ("glide", dict(xf_width=0), "'xf_width'"),
+    # PITI builds with another xf_width but its forward fails (512-channel CNN, Linear(512, ..)).
+    ("piti", dict(xf_width=256), "'xf_width'"),
+    ("piti", dict(mode=""), "'mode'"), ("piti", dict(mode="depth"), "'mode'"),
+    ("piti", dict(xf_heads=3), "'xf_heads'"),
+    ("glide", dict(xf_heads=3), "'xf_heads'"),
+    ("glide", dict(num_channels=48), "'num_channels'"),
+    ("glide", dict(num_head_channels=-1, num_heads=5), "'num_heads'"),
+    ("glide", dict(num_head_channels=-1, num_heads=2, num_heads_upsample=5),
+     "'num_heads_upsample'"),
+    ("glide", dict(num_head_channels=40), "'num_head_channels'"),
+    ("glide", dict(image_size=48, channel_mult=""), "'channel_mult'"),
+    ("glide", dict(channel_mult="1,2,2"), "'channel_mult'"),
+])
+def test_unsupported_official_options_fail_naming_the_option(family, bad, option):
+    base = PRESETS["glide-base"] if family == "glide" else PRESETS["piti-base-mask"]
+    with pytest.raises(ValueError, match=option):
+        create_model(dict(base, **bad))
