@@ -33,6 +33,7 @@ EXTRAS = {
     "test": [
         "pytest==9.0.3",
         "pytest-xdist==3.8.0",
+        "pytest-timeout==2.4.0",
         "nbclient==0.11.0",
         "nbformat==5.11.1",
         "ipykernel==7.4.0",
@@ -45,7 +46,7 @@ setup(
     description="GLIDE and PITI pixel-space diffusion (image-to-image translation) in JAX/Flax",
     packages=find_packages(include=["glide_jax", "glide_jax.*"]),
     package_data={"glide_jax": ["py.typed"]},
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # jax 0.10.2 needs Python 3.11+
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
 )

@@ -1,4 +1,4 @@
-"""PITI base model (64x64) on ade20k (mode ade20k), stage by stage (spec 11.2).
+"""PITI base model (64x64) on ade20k (mode ade20k), stage by stage (PITI's mask_finetune_base.sh / sketch_finetune_base.sh).
 
     python -m glide_jax.main --config=configs/ade20k.py:stage1 --workdir=/runs/ade20k_s1 \
         --config.init.torch_checkpoint=/ckpt/base.pt

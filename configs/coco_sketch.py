@@ -1,4 +1,4 @@
-"""PITI base model (64x64) on coco_sketch (mode coco-edge), stage by stage (spec 11.2).
+"""PITI base model (64x64) on coco_sketch (mode coco-edge), stage by stage (PITI's mask_finetune_base.sh / sketch_finetune_base.sh).
 
     python -m glide_jax.main --config=configs/coco_sketch.py:stage1 --workdir=/runs/coco_sketch_s1 \
         --config.init.torch_checkpoint=/ckpt/base.pt

@@ -1,4 +1,4 @@
-"""PITI base model (64x64) on coco_stuff (mode coco), stage by stage (spec 11.2).
+"""PITI base model (64x64) on coco_stuff (mode coco), stage by stage (PITI's mask_finetune_base.sh / sketch_finetune_base.sh).
 
     python -m glide_jax.main --config=configs/coco_stuff.py:stage1 --workdir=/runs/coco_stuff_s1 \
         --config.init.torch_checkpoint=/ckpt/base.pt

@@ -6,11 +6,8 @@
 `--config=configs/glide_base.py:tiny` is a toy-size model on the procedural shapes (16x16, a
 1-layer 32-wide text transformer, byte tokenizer) for smoke tests.
 """
+from glide_jax.models.options import tiny_options
 from glide_jax.train import config_lib
-
-TINY_MODEL = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,1",
-                  num_head_channels=16, attention_resolutions="8", dropout=0.1, xf_width=32,
-                  xf_layers=1, xf_heads=2, text_ctx=16, n_vocab=257)
 
 
 def get_config(arg: str = ""):
@@ -28,7 +25,7 @@ def get_config(arg: str = ""):
 
 def tiny(c):
     """Toy sizes on the procedural demo data (fast on a CPU)."""
-    c.model.update(TINY_MODEL)
+    c.model.update(tiny_options("glide-base"), dropout=0.1)
     c.data.name = "synthetic"
     c.data.image_size = 16
     c.data.num_workers = 0

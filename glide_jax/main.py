@@ -48,18 +48,6 @@ def initialize_distributed() -> None:
                  jax.devices()[0].platform)
 
 
-def run_sample(config, workdir: str):
-    try:
-        from glide_jax.pipelines import sample_mode
-    except ImportError as e:
-        raise SystemExit(f"--mode=sample needs glide_jax.pipelines.sample_mode.run(config, "
-                         f"workdir), which could not be imported: {e}") from e
-    if not hasattr(sample_mode, "run"):
-        raise SystemExit("--mode=sample: glide_jax.pipelines.sample_mode has no run(config, "
-                         "workdir)")
-    return sample_mode.run(config, workdir)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -73,8 +61,9 @@ def main(argv):
         sys.exit(f"config error: {e}")
     initialize_distributed()
     if FLAGS.mode == "sample":
+        from glide_jax.pipelines import sample_mode
         phase, workdir = phases[-1]
-        run_sample(phase, workdir)
+        sample_mode.run(phase, workdir)
         return
     if FLAGS.mode == "eval":
         from glide_jax.train import evaluate
@@ -82,7 +71,7 @@ def main(argv):
         evaluate.run(phase, workdir)
         return
     try:
-        train.run_phases(phases)
+        train.train_and_evaluate(config, FLAGS.workdir, overrides)
     except train.Preempted as e:
         logging.warning("%s", e)
         sys.exit(143)

@@ -1,4 +1,4 @@
-"""GLIDE's text tokenizer: GPT-2 byte-level BPE on the lower-cased prompt (spec 4.1).
+"""GLIDE's text tokenizer: GPT-2 byte-level BPE on the lower-cased prompt (glide-text2im `glide_text2im/tokenizer/bpe.py`).
 
 No start or end token is added; `padded_tokens_and_mask` right-pads with the end token
 `n_vocab - 1` (50256 for the real vocabulary). Built on `transformers`' GPT-2 tokenizer, from
@@ -110,3 +110,18 @@ class GlideTokenizer:
             ids, m = self.padded_tokens_and_mask(self.encode(prompt), text_ctx)
             tokens[i], mask[i] = ids, m
         return tokens, mask
+
+
+TINY_VOCAB = 257  # GlideTokenizer.tiny(): bytes + the end token
+
+
+def default_tokenizer(n_vocab: int):
+    """The byte-level tiny tokenizer for 257-token models, else GPT-2's BPE (GLIDE's vocabulary)."""
+    if n_vocab == TINY_VOCAB:
+        return GlideTokenizer.tiny()
+    try:
+        return GlideTokenizer.from_pretrained("gpt2")
+    except Exception as e:  # no network / no cache: say what to pass instead
+        raise RuntimeError(
+            "GLIDE needs its GPT-2 BPE tokenizer: pass tokenizer=GlideTokenizer.from_glide_files("
+            "'encoder.json.gz', 'vocab.bpe.gz') or GlideTokenizer.from_pretrained(<folder>)") from e

@@ -67,17 +67,16 @@ def _resolve(options) -> dict:
     return resolve_options(dict(options))
 
 
-def _model_shapes(options) -> tuple[dict, bool]:
-    shapes, wrapped = _cached_model_shapes(json.dumps(options, sort_keys=True, default=str))
-    return dict(shapes), wrapped
+def _model_shapes(options) -> dict:
+    return dict(_cached_model_shapes(json.dumps(options, sort_keys=True, default=str)))
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_model_shapes(options_json: str) -> tuple[tuple, bool]:
+def _cached_model_shapes(options_json: str) -> tuple:
     """abstract_params is pure in the options but costs seconds to trace at full size."""
     from glide_jax.models import abstract_params
-    tree, wrapped = unwrap_params(abstract_params(json.loads(options_json)))
-    return tuple((p, tuple(v.shape)) for p, v in flatten(tree).items()), wrapped
+    return tuple((p, tuple(v.shape))
+                 for p, v in flatten(abstract_params(json.loads(options_json))).items())
 
 
 def _select_part(shapes: dict, options, part: str) -> dict:
@@ -95,8 +94,7 @@ def _select_part(shapes: dict, options, part: str) -> dict:
 def expected_shapes(options, part: str = "full") -> dict:
     """{flax path: shape} of the model's params (or of one PITI part), no memory allocated."""
     options = _resolve(options)
-    shapes, _ = _model_shapes(options)
-    return _select_part(shapes, options, part)
+    return _select_part(_model_shapes(options), options, part)
 
 
 def torch_layout(shapes: Mapping) -> "collections.OrderedDict[str, tuple]":
@@ -118,7 +116,9 @@ def flax_layout(torch_shapes: Mapping) -> dict:
 
 
 def num_params(shapes_or_params: Mapping) -> int:
-    return int(sum(np.prod(getattr(v, "shape", v)) for v in shapes_or_params.values()))
+    """Scalars in a {path: shape or array} mapping (glide_jax.models.count_params)."""
+    from glide_jax.models import count_params
+    return count_params(dict(shapes_or_params))
 
 
 # --- the conversion itself ----------------------------------------------------------------------
@@ -152,9 +152,10 @@ def convert_to_flax(state_dict: Mapping, shapes: Mapping, what: str = "state dic
     return flat, missing
 
 
-def convert_to_torch(flat_params: Mapping, shapes: Mapping,
-                     what: str = "params") -> "collections.OrderedDict[str, np.ndarray]":
-    """Flat Flax params -> PyTorch state dict in registration order, strictly against `shapes`."""
+def check_tree(flat_params: Mapping, shapes: Mapping, what: str = "params") -> Mapping:
+    """`flat_params` {flax path: array} must have exactly the paths and shapes of `shapes`;
+    otherwise one ConversionError lists every missing, unexpected and mis-shaped path. The one
+    strict tree check of the project (conversion, and the train state's initial params)."""
     missing = [p for p in shapes if p not in flat_params]
     unexpected = [p for p in flat_params if p not in shapes]
     misshaped = [(p, np.shape(v), shapes[p]) for p, v in flat_params.items()
@@ -162,6 +163,13 @@ def convert_to_torch(flat_params: Mapping, shapes: Mapping,
     if missing or unexpected or misshaped:
         raise ConversionError(f"{what} do not match the model (Flax paths)", missing, unexpected,
                               misshaped)
+    return flat_params
+
+
+def convert_to_torch(flat_params: Mapping, shapes: Mapping,
+                     what: str = "params") -> "collections.OrderedDict[str, np.ndarray]":
+    """Flat Flax params -> PyTorch state dict in registration order, strictly against `shapes`."""
+    check_tree(flat_params, shapes, what)
     state = {}
     for path, value in flat_params.items():
         key, tensor = keymap.tensor_to_torch(path, np.asarray(value, dtype=np.float32))
@@ -211,12 +219,10 @@ def torch_to_flax(state_dict: Mapping, options, part: str = "full"):
       unexpected and mis-shaped key.
     """
     options = _resolve(options)
-    shapes, wrapped = _model_shapes(options)
-    shapes = _select_part(shapes, options, part)
+    shapes = _select_part(_model_shapes(options), options, part)
     flat, _ = convert_to_flax(state_dict, shapes, f"{part} state dict",
                               _hint(state_dict, options, part))
-    params = unflatten(flat)
-    return {"params": params} if wrapped and part == "full" else params
+    return unflatten(flat)
 
 
 def flax_to_torch(params, options, part: str = "full") -> "collections.OrderedDict":
@@ -244,11 +250,10 @@ class DecoderInitReport:
     """What `glide_to_piti_decoder` did, by PyTorch key (decoder-relative)."""
     loaded: list
     dropped: list
-    fresh: list
 
     def summary(self) -> str:
         return (f"{len(self.loaded)} tensors loaded into the decoder, {len(self.dropped)} GLIDE "
-                f"text-side tensors dropped, {len(self.fresh)} decoder tensors start fresh")
+                "text-side tensors dropped")
 
 
 def glide_decoder_split(state_dict: Mapping) -> tuple[dict, list]:
@@ -256,33 +261,25 @@ def glide_decoder_split(state_dict: Mapping) -> tuple[dict, list]:
     return kept, [k for k in state_dict if is_glide_text_key(k)]
 
 
-def glide_to_piti_decoder(state_dict: Mapping, options, init_decoder=None, strict: bool = True):
-    """Initialises a PITI decoder from a GLIDE base.pt/upsample.pt state dict (spec 10).
+def glide_to_piti_decoder(state_dict: Mapping, options):
+    """Initialises a PITI decoder from a GLIDE base.pt/upsample.pt state dict, as PITI's
+    `image_train.py` does with --model_path.
 
     Drops the text transformer (keeping transformer_proj), padding/positional/token embeddings and
-    final_ln, then maps the rest onto the decoder of `options` (a PITI preset). Decoder tensors
-    the file lacks "start fresh": an error when strict (PITI loads with strict=True), else taken
-    from `init_decoder` (a decoder params tree) when given, or left out of the result.
+    final_ln, then maps the rest onto the decoder of `options` (a PITI preset) strictly (PITI
+    loads with strict=True): a decoder tensor the file lacks is an error.
     Returns (decoder params tree, DecoderInitReport).
     """
     options = _resolve(options)
-    shapes = _select_part(_model_shapes(options)[0], options, "decoder")
-    return glide_to_decoder_shapes(state_dict, shapes, init_decoder, strict)
+    shapes = _select_part(_model_shapes(options), options, "decoder")
+    return glide_to_decoder_shapes(state_dict, shapes)
 
 
-def glide_to_decoder_shapes(state_dict: Mapping, shapes: Mapping, init_decoder=None,
-                            strict: bool = True):
+def glide_to_decoder_shapes(state_dict: Mapping, shapes: Mapping):
     """`glide_to_piti_decoder` against explicit flat decoder `shapes` {flax path: shape}."""
     if _looks_like(state_dict) != "glide":
         raise ConversionError("expected a GLIDE checkpoint (token_embedding.weight, "
                               f"transformer.*), got one that looks like {_looks_like(state_dict)}")
     kept, dropped = glide_decoder_split(state_dict)
-    flat, missing = convert_to_flax(kept, shapes, "GLIDE state dict (text keys dropped)",
-                                    allow_missing=not strict)
-    if init_decoder is not None:
-        init = flatten(init_decoder)
-        for path in shapes:
-            if path not in flat:
-                flat[path] = np.asarray(init[path], dtype=np.float32)
-    report = DecoderInitReport(loaded=list(kept), dropped=dropped, fresh=missing)
-    return unflatten(flat), report
+    flat, _ = convert_to_flax(kept, shapes, "GLIDE state dict (text keys dropped)")
+    return unflatten(flat), DecoderInitReport(loaded=list(kept), dropped=dropped)

@@ -1,5 +1,7 @@
-"""Datasets and input pipelines: TFDS builders, PITI conditions, degradations, grain iterators."""
-from glide_jax.data.pipeline import (MODES, PitiTransform, create_train_iterator,
-                                     create_val_iterator, get_data_config, load_source,
-                                     make_dataset)
-from glide_jax.data.synthetic import SyntheticShapes
+"""Datasets and input pipelines: TFDS builders (`builders`), PITI conditions (`conditions`),
+degradations (`degradation`), the procedural demo data (`synthetic`), mask fidelity
+(`fidelity`), grain iterators (`pipeline`) and the config section (`config`).
+
+Submodules are imported where used: `glide_jax.data.pipeline` and the builders need grain and
+TensorFlow Datasets; the rest need neither.
+"""

@@ -1,7 +1,7 @@
 """PITI's conditions and geometric transforms, in NumPy (host side).
 
 Everything here works on uint8 HWC arrays and mirrors PITI's loaders and preprocessing scripts
-(spec 13): the COCO-Stuff palette, the sketch distance map, the DIODE depth/normal renderings, the
+(PITI `preprocess/` and `pretrained_diffusion/image_datasets_*.py`): the COCO-Stuff palette, the sketch distance map, the DIODE depth/normal renderings, the
 256x256 squash resize (bicubic for photos, nearest for conditions) and the [-1, 1] scaling.
 """
 import cv2

@@ -1,4 +1,4 @@
-"""PITI's BSRGAN-light degradation chain for upsampler training pairs (spec 12).
+"""PITI's BSRGAN-light degradation chain for upsampler training pairs (PITI `pretrained_diffusion/degradation/bsrgan_light.py`).
 
 `degrade_bsrgan_light(image, rng)` turns the 256x256 uint8 ground truth into the 64x64 uint8
 low-resolution input. All randomness comes from the explicit `numpy.random.Generator`, so a
@@ -224,7 +224,7 @@ def _op_order(rng):
 
 def degrade_bsrgan_light(image, rng, sf=4, l0_smooth_bug=False, blur_prob=0.8, jpeg_prob=0.5,
                          scale2_prob=0.25, l0_prob=0.2):
-    """BSRGAN-light degradation of one image (spec 12).
+    """BSRGAN-light degradation of one image (PITI `pretrained_diffusion/degradation/bsrgan_light.py`).
 
     image: [H, W, 3] uint8 (H, W multiples of sf after a mod-crop). rng: numpy Generator.
     Returns [H // sf, W // sf, 3] uint8. The probabilities default to PITI's.

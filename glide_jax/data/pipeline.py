@@ -9,7 +9,7 @@ exactly the batch that would have come next.
 
 Batches are dicts of numpy arrays for this process (global batch / process count):
   image    [B, R, R, 3] float32 in [-1, 1]     R = data.image_size
-  ref      [B, S, S, C] float32 in [-1, 1]     S = data.cond_size (256); C = 3 masks,
+  ref      [B, S, S, C] float32 in [-1, 1]     S = 256 (PITI's condition size); C = 3 masks,
                                                1 sketches, 6 depth-normal; null condition (ones)
                                                with probability uncond_p in training
   ref_ori  [B, S, S, 3] float32 in [-1, 1]     the condition as seen, before dropout
@@ -17,38 +17,13 @@ Batches are dicts of numpy arrays for this process (global batch / process count
   tokens   [B, ctx] int32, mask [B, ctx] bool  mode "text" (from the `tokenizer` argument)
 """
 import jax
-import ml_collections
 import numpy as np
 import grain
 
 from glide_jax.data import builders, conditions, degradation, synthetic
-from glide_jax.models.piti import MODE_CHANNELS, null_condition
-
-MODES = (*MODE_CHANNELS, "text")
+from glide_jax.data.config import MODES
+from glide_jax.modes import CONDITION_SIZE, null_condition
 SOURCE_SIZE = builders.common.SIZE  # every source stores 256x256 examples (PITI's first resize)
-
-
-def get_data_config():
-    """Defaults of the `data` section of a training config."""
-    c = ml_collections.ConfigDict()
-    c.name = "synthetic"          # synthetic | coco_stuff | ade20k | coco_sketch | diode | image_folder_pairs
-    c.builder_config = ""         # image_folder_pairs: label | color | sketch
-    c.data_dir = ""               # TFDS data_dir holding the prepared ArrayRecord files
-    c.train_split = "train"
-    c.val_split = "validation"
-    c.mode = "coco"               # one of MODES; selects the condition built from an example
-    c.image_size = 64             # target resolution R (64 base, 256 upsampler; smaller for demos)
-    c.cond_size = 256             # PITI's encoder takes 256x256 conditions
-    c.super_res = 0               # low-res size for upsampler pairs (64), 0 for base models
-    c.uncond_p = 0.2              # condition dropout probability (training, base models only)
-    c.flip = True                 # random horizontal flip in training
-    c.shuffle = True
-    c.num_workers = 4             # grain reader threads (0: read in the calling thread)
-    c.prefetch_buffer_size = 64   # examples read ahead
-    c.l0_smooth_bug = False       # reproduce PITI's all-black L0-smoothing output
-    c.synthetic_num_examples = 1024
-    c.synthetic_val_examples = 64
-    return c
 
 
 def load_source(data_config, split):
@@ -72,7 +47,7 @@ def _as_str(value):
 
 
 class PitiTransform(grain.transforms.RandomMap):
-    """One raw 256x256 example -> one training/eval example (PITI's loaders, spec 13.1)."""
+    """One raw 256x256 example -> one training/eval example (PITI's loaders, PITI `image_datasets_mask.py` `ImageDataset`)."""
 
     def __init__(self, data_config, train, tokenizer=None):
         if data_config.mode not in MODES:
@@ -87,7 +62,7 @@ class PitiTransform(grain.transforms.RandomMap):
 
     def _condition(self, example):
         """(ref, ref_ori) as uint8 [S, S, C] from a flipped raw example."""
-        mode, size = self.cfg.mode, self.cfg.cond_size
+        mode, size = self.cfg.mode, CONDITION_SIZE
         if mode in ("coco", "ade20k"):
             if "color_map" in example:
                 colour = example["color_map"]

@@ -35,7 +35,7 @@ def normalized_guidance(guided_eps, cond_eps, factor):
 
     UNCERTAIN: the PITI paper's "normalized classifier-free guidance" is not in the released code
     and its exact formula (per-sample vs per-channel statistics, the blend) could not be confirmed
-    (spec 8.3). This is our reading; released checkpoints and scripts use plain guidance.
+    (PITI paper, arXiv 2205.12952). This is our reading; released checkpoints and scripts use plain guidance.
     """
     axes = tuple(range(1, guided_eps.ndim))
     mean_g = jnp.mean(guided_eps, axis=axes, keepdims=True)

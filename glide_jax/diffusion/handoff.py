@@ -8,7 +8,7 @@ UPSAMPLE_TEMPERATURE = 0.997
 
 
 def quantize_low_res(x, mode: str = "round"):
-    """Clip to [-1, 1] and quantise to 8 bits, staying in [-1, 1].
+    """Clip to [-1, 1] and quantize to 8 bits, staying in [-1, 1].
 
     mode "round" (GLIDE notebooks): round((x + 1) * 127.5) / 127.5 - 1, half to even;
     "truncate" (PITI image_sample.py): floor(127.5 * (x + 1)) / 127.5 - 1.
@@ -20,6 +20,6 @@ def quantize_low_res(x, mode: str = "round"):
     elif mode == "truncate":
         levels = jnp.floor(127.5 * (x + 1))
     else:
-        raise ValueError(f"quantisation mode must be 'round' (GLIDE) or 'truncate' (PITI), "
+        raise ValueError(f"quantization mode must be 'round' (GLIDE) or 'truncate' (PITI), "
                          f"got {mode!r}")
     return levels / 127.5 - 1

@@ -10,6 +10,7 @@ Timesteps `t` index the (possibly respaced) process: 0 .. num_timesteps-1. A net
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from typing import Callable, Optional
 
@@ -392,3 +393,30 @@ def create_gaussian_diffusion(*, steps: int = 1000, learn_sigma: bool = False,
         model_mean_type=ModelMeanType.START_X if predict_xstart else ModelMeanType.EPSILON,
         model_var_type=var_type, loss_type=loss_type, rescale_timesteps=rescale_timesteps,
         timestep_map=timestep_map, original_num_steps=steps)
+
+
+# The option keys a process depends on, with the defaults of an option dict that lacks them
+# (GLIDE's option dicts have only diffusion_steps and noise_schedule: its process is the learned
+# range / eps one with integer model timesteps).
+PROCESS_OPTION_DEFAULTS = (("diffusion_steps", 1000), ("learn_sigma", True),
+                           ("sigma_small", False), ("noise_schedule", "linear"),
+                           ("use_kl", False), ("predict_xstart", False),
+                           ("rescale_timesteps", False), ("rescale_learned_sigmas", False))
+
+
+def process_from_options(options, respacing: str = "") -> GaussianDiffusion:
+    """The diffusion process a model's option dict describes (its diffusion keys, as PITI's
+    `create_model_and_diffusion` / GLIDE's `create_gaussian_diffusion` read them), respaced for
+    sampling when `respacing` is given. Processes are cached: tables are built once."""
+    values = tuple(options.get(k, default) for k, default in PROCESS_OPTION_DEFAULTS)
+    return _cached_process(*values, str(respacing or ""))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_process(steps, learn_sigma, sigma_small, noise_schedule, use_kl, predict_xstart,
+                    rescale_timesteps, rescale_learned_sigmas, respacing):
+    return create_gaussian_diffusion(
+        steps=int(steps), learn_sigma=bool(learn_sigma), sigma_small=bool(sigma_small),
+        noise_schedule=noise_schedule, use_kl=bool(use_kl),
+        predict_xstart=bool(predict_xstart), rescale_timesteps=bool(rescale_timesteps),
+        rescale_learned_sigmas=bool(rescale_learned_sigmas), timestep_respacing=respacing)

@@ -17,8 +17,8 @@ from glide_jax.models import options as options_lib
 from glide_jax.models.glide import (InpaintText2ImUNet, SuperResInpaintText2ImUNet,
                                     SuperResText2ImUNet, Text2ImUNet)
 from glide_jax.models.options import PRESETS, resolve_options, validate_options
-from glide_jax.models.piti import (PITIDecoder, PITIModel, PITISuperResModel, TaskEncoder,
-                                   null_condition)
+from glide_jax.models.piti import PITIDecoder, PITIModel, PITISuperResModel, TaskEncoder
+from glide_jax.modes import null_condition
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -110,9 +110,13 @@ def abstract_params(options: Dict[str, Any]) -> Dict[str, Any]:
     return jax.eval_shape(lambda rng: init_params(options, rng), jax.random.key(0))
 
 
-def count_params(params) -> int:
-    """Total number of scalars in a (possibly abstract) param tree."""
-    return sum(math.prod(x.shape) for x in jax.tree_util.tree_leaves(params))
+def count_params(tree) -> int:
+    """Total number of scalars of a param tree (arrays or jax.ShapeDtypeStruct leaves) or of a
+    flat {name: shape tuple} mapping (converter layouts): the project's one parameter count."""
+    def is_shape(x):
+        return isinstance(x, tuple) and all(isinstance(d, int) for d in x)
+    leaves = jax.tree_util.tree_leaves(tree, is_leaf=is_shape)
+    return int(sum(math.prod(x if is_shape(x) else x.shape) for x in leaves))
 
 
 __all__ = [

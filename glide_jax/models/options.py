@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-from glide_jax.models.piti import ENCODER_HEADS, ENCODER_LAYERS, ENCODER_WIDTH, MODE_CHANNELS
+from glide_jax.models.piti import ENCODER_HEADS, ENCODER_LAYERS, ENCODER_WIDTH
+from glide_jax.modes import MODE_CHANNELS
 
 
 def model_and_diffusion_defaults() -> Dict[str, Any]:
@@ -68,6 +69,33 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     "piti-upsample-sketch": dict(piti_model_and_diffusion_defaults(64), mode="coco-edge"),
     "piti-base-depth": dict(piti_model_and_diffusion_defaults(), mode="depth-normal"),
 }
+
+# Toy widths (base 16x16, upsampler 64x64) of the official architectures.
+_TINY_BASE = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,1",
+                  num_head_channels=16, attention_resolutions="16,8", dropout=0.0,
+                  xf_width=32, xf_layers=1, xf_heads=2, text_ctx=16, n_vocab=257)
+_TINY_UPSAMPLE = dict(_TINY_BASE, image_size=64, channel_mult="1,1,1,1", attention_resolutions="8")
+
+
+def tiny_options(preset: str) -> dict:
+    """An official preset (`PRESETS` name) shrunk to toy size: the one set of toy widths that
+    configs (`configs/glide_base.py:tiny`), notebooks, tests and CPU benchmarks share.
+
+    PITI models keep their fixed 512-wide task encoder (it is part of the architecture); GLIDE
+    models get a 1-layer 32-wide text transformer and the 257-token byte vocabulary
+    (GlideTokenizer.tiny()).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    options = dict(PRESETS[preset])
+    options.update(_TINY_UPSAMPLE if options["super_res"] else _TINY_BASE)
+    if options["family"] == "piti":
+        # PITI's task encoder keeps its official size (512 wide, 8 heads, 8 layers).
+        options.update(xf_width=512, xf_heads=8)
+        if options["super_res"]:
+            options["super_res"] = _TINY_BASE["image_size"]
+    return options
+
 
 _KNOWN_KEYS = frozenset(piti_model_and_diffusion_defaults()) | frozenset(
     model_and_diffusion_defaults())

@@ -5,28 +5,13 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
-import numpy as np
 
 from glide_jax.models.glide import model_input
 from glide_jax.models.layers import Dense, GroupNorm, LayerNorm, conv
 from glide_jax.models.text import Transformer
 from glide_jax.models.unet import UNetModel
+from glide_jax.modes import CONDITION_SIZE, check_condition_shape
 
-
-def null_condition(ref):
-    """PITI's null condition: a tensor of ones shaped like `ref` ([B,256,256,C] in [-1,1] space).
-
-    Used for condition dropout in training and as the unconditional half of classifier-free
-    guidance. Returns numpy for numpy input (host data pipelines) and jax otherwise.
-    """
-    if isinstance(ref, np.ndarray):
-        return np.ones_like(ref)
-    return jnp.ones_like(ref)
-
-
-# Condition channels per PITI mode (script_util.create_model); anything else falls back to 3.
-MODE_CHANNELS = {"coco": 3, "ade20k": 3, "coco-edge": 1, "flickr-edge": 1, "depth-normal": 6}
-CONDITION_SIZE = 256
 ENCODER_WIDTH = 512
 ENCODER_LAYERS = 8
 ENCODER_HEADS = 8
@@ -34,16 +19,7 @@ ENCODER_HEADS = 8
 
 def check_condition(ref, n_class: int, mode: str = ""):
     """Raise a ValueError naming the problem unless ref is [B, 256, 256, n_class]."""
-    shape = tuple(ref.shape)
-    what = f"mode {mode!r}" if mode else f"n_class {n_class}"
-    if len(shape) != 4:
-        raise ValueError(f"ref must be [B, 256, 256, {n_class}] (NHWC) for {what}, got {shape}")
-    if shape[1:3] != (CONDITION_SIZE, CONDITION_SIZE):
-        raise ValueError(f"PITI condition must be 256x256, got {shape[1]}x{shape[2]} "
-                         f"(ref shape {shape}; the encoder's 257 positional rows need a 16x16 grid)")
-    if shape[3] != n_class:
-        raise ValueError(f"PITI condition for {what} must have {n_class} channels, got {shape[3]} "
-                         f"(ref shape {shape})")
+    check_condition_shape(ref.shape, n_class, f"mode {mode!r}" if mode else f"n_class {n_class}")
 
 
 class CNN(nn.Module):

@@ -171,7 +171,7 @@ class UNetModel(nn.Module):
         ch = int(self.channel_mult[0] * mc)
         input_ch = ch
         inputs = [seq([Conv(ch, self.in_channels, 3, self.dtype)])]
-        chans, ds = [ch], 1
+        ds = 1
         for level, mult in enumerate(self.channel_mult):
             for _ in range(self.num_res_blocks):
                 layers = [self._res(int(mult * mc))]
@@ -179,12 +179,10 @@ class UNetModel(nn.Module):
                 if ds in self.attention_ds:
                     layers.append(self._attn(self.num_heads))
                 inputs.append(seq(layers))
-                chans.append(ch)
             if level != len(self.channel_mult) - 1:
                 down = (self._res(ch, down=True) if self.resblock_updown
                         else Downsample(self.conv_resample, self.dtype))
                 inputs.append(seq([down]))
-                chans.append(ch)
                 ds *= 2
         self.input_blocks = inputs
         self.middle_block = seq([self._res(ch), self._attn(self.num_heads), self._res(ch)])
@@ -192,7 +190,6 @@ class UNetModel(nn.Module):
         outputs = []
         for level, mult in list(enumerate(self.channel_mult))[::-1]:
             for i in range(self.num_res_blocks + 1):
-                chans.pop()
                 layers = [self._res(int(mc * mult))]
                 ch = int(mc * mult)
                 if ds in self.attention_ds:

@@ -14,10 +14,12 @@ import jax
 import numpy as np
 
 from glide_jax.diffusion.handoff import quantize_low_res
+from glide_jax.diffusion.process import process_from_options
 from glide_jax.pipelines import stages
-from glide_jax.pipelines.inputs import to_uint8
+from glide_jax.images import to_uint8
 from glide_jax.pipelines.presets import Recipe, StageSettings, get_recipe, with_overrides
-from glide_jax.pipelines.runner import ShardedRunner, Timings, batch_mesh
+from glide_jax import parallel
+from glide_jax.pipelines.runner import ShardedRunner, Timings
 
 _BASE_STREAM, _UPSAMPLE_STREAM = 0, 1
 
@@ -42,7 +44,7 @@ def variables(params) -> dict:
     return {"params": params}
 
 
-def quantise(x: np.ndarray, how: str) -> np.ndarray:
+def quantize(x: np.ndarray, how: str) -> np.ndarray:
     """The 8-bit stage hand-off: "round" (GLIDE), "truncate" (PITI) or "none" (clip only)."""
     if how == "none":
         return np.clip(np.asarray(x, np.float32), -1.0, 1.0)
@@ -72,7 +74,7 @@ class TwoStagePipeline:
                                                 what="base")
         self.base_model = create_model(self.base_options)
         self.upsample_options = self.upsample_model = None
-        self.mesh = mesh or batch_mesh()
+        self.mesh = mesh or parallel.create_mesh()
         self._runners: dict = {}
         self.base_variables = self._replicate(variables(base_params))
         self.upsample_variables = None
@@ -87,7 +89,7 @@ class TwoStagePipeline:
 
     def _replicate(self, tree):
         """A pytree replicated over the pipeline's mesh."""
-        return ShardedRunner(lambda *a: a, self.mesh).put_params(tree)
+        return jax.device_put(tree, parallel.replicated(self.mesh))
 
     # -- subclasses ------------------------------------------------------------------------
     def _check_options(self, options: dict, super_res: bool, what: str) -> dict:
@@ -133,7 +135,7 @@ class TwoStagePipeline:
     def _stage(self, params, cond, rng, stream, options, settings, model_fn, denoised_fn,
                cond_fn=lambda p, c: None):
         size = options["image_size"]
-        process = stages.process_for(options, settings.respacing)
+        process = process_from_options(options, settings.respacing)
 
         def one(example):
             example = jax.tree_util.tree_map(lambda a: a[None], example)
@@ -171,7 +173,7 @@ class TwoStagePipeline:
         final = base
         if upsample and self.upsample_model is not None:
             up_cond = {**self.upsample_condition(cond), "sample_id": ids.astype(np.int32),
-                       "low_res": quantise(base, recipe.quantisation)}
+                       "low_res": quantize(base, recipe.quantization)}
             final = self._runner("upsample", recipe.upsample)(
                 self.upsample_variables, up_cond, rng)["sample"]
         return PipelineOutput(images=to_uint8(final), samples=final, base_samples=base)

@@ -8,27 +8,25 @@
 Recipes: "glide" (text2im notebook: 100 ancestral steps, guidance 3, rounding hand-off, DDIM
 fast27 upsampler at temperature 0.997) and "glide-inpaint" (guidance 5, ancestral fast27
 upsampler, the known pixels pasted into x0 at every step). CLIP guidance: pass a `ClipGuidance`
-(noised CLIP image/text encoders; spec 6.5) and use the "glide-clip" recipe.
+(noised CLIP image/text encoders; glide-text2im `notebooks/clip_guided.ipynb`) and use the "glide-clip" recipe.
 """
 from __future__ import annotations
 
 from typing import Callable, Protocol, Sequence
 
-import functools
-
-import jax.numpy as jnp
 import numpy as np
 
+from glide_jax import model_fns
+from glide_jax.tokenizer import default_tokenizer
 from glide_jax.diffusion import guidance
 from glide_jax.pipelines import inputs
 from glide_jax.pipelines.common import PipelineOutput, TwoStagePipeline
 from glide_jax.pipelines.presets import StageSettings, get_recipe
 
-TINY_VOCAB = 257
 
 
 class ClipGuidance(Protocol):
-    """The CLIP-guidance hook (spec 6.5), for noised CLIP models.
+    """The CLIP-guidance hook (glide-text2im `notebooks/clip_guided.ipynb`), for noised CLIP models.
 
     params: a pytree (replicated with the base model's); prepare(prompts) -> dict of host arrays
     [B, ...] (e.g. CLIP tokens and lengths), sharded with the batch; cond_fn(params, example) ->
@@ -40,19 +38,6 @@ class ClipGuidance(Protocol):
     def prepare(self, prompts: Sequence[str]) -> dict: ...
 
     def cond_fn(self, params, example: dict) -> Callable: ...
-
-
-def default_tokenizer(n_vocab: int):
-    """The byte-level tiny tokenizer for 257-token models, else GPT-2's BPE (GLIDE's vocabulary)."""
-    from glide_jax.tokenizer import GlideTokenizer
-    if n_vocab == TINY_VOCAB:
-        return GlideTokenizer.tiny()
-    try:
-        return GlideTokenizer.from_pretrained("gpt2")
-    except Exception as e:  # no network / no cache: say what to pass instead
-        raise RuntimeError(
-            "GLIDE needs its GPT-2 BPE tokenizer: pass tokenizer=GlideTokenizer.from_glide_files("
-            "'encoder.json.gz', 'vocab.bpe.gz') or GlideTokenizer.from_pretrained(<folder>)") from e
 
 
 class GLIDEPipeline(TwoStagePipeline):
@@ -77,7 +62,7 @@ class GLIDEPipeline(TwoStagePipeline):
 
     @classmethod
     def from_pretrained(cls, base_dir, upsample_dir=None, **kwargs) -> "GLIDEPipeline":
-        from glide_jax.pipelines.loading import load_converted
+        from glide_jax.saved_params import load_converted
         return cls(load_converted(base_dir),
                    load_converted(upsample_dir) if upsample_dir else None, **kwargs)
 
@@ -158,19 +143,14 @@ class GLIDEPipeline(TwoStagePipeline):
 
     def guided_model_fn(self, params, cond, guidance_scale: float, normalize=None):
         """model_fn(x_t, t_model) -> [N,S,S,6]: GLIDE's classifier-free guidance against the empty
-        prompt (end tokens, all-False mask); scale 1 is the conditional model alone."""
-        apply = functools.partial(self.base_model.apply, params)
-        kwargs = self._kwargs(cond)
-        if guidance_scale == 1.0 and normalize is None:
-            return guidance.conditional_model(apply, kwargs)
-        uncond = dict(kwargs, tokens=jnp.full_like(kwargs["tokens"], self.tokenizer.end_token),
-                      mask=jnp.zeros_like(kwargs["mask"]))
-        return guidance.classifier_free_guidance(apply, kwargs, uncond, guidance_scale,
-                                                 normalize=normalize)
+        prompt (glide_jax.model_fns.glide_model_fn); scale 1 is the conditional model alone."""
+        return model_fns.glide_model_fn(self.base_model, params, self._kwargs(cond),
+                                        self.tokenizer.end_token, guidance_scale, normalize)
 
     def upsample_model_fn(self, params, cond, low_res):
-        apply = functools.partial(self.upsample_model.apply, params)
-        return guidance.conditional_model(apply, dict(self._kwargs(cond), low_res=low_res))
+        return model_fns.glide_model_fn(self.upsample_model, params,
+                                        dict(self._kwargs(cond), low_res=low_res),
+                                        self.tokenizer.end_token)
 
     def denoised_fn(self, cond: dict, stage: str):
         if not self.inpaint:

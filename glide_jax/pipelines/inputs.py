@@ -1,7 +1,7 @@
 """Reading conditions, prompts and images from files; validating arrays; writing PNGs.
 
 Conditions are read the way users have them and turned into PITI's model input
-(`ref` [256, 256, C] float32 in [-1, 1], spec 13.2-13.4):
+(`ref` [256, 256, C] float32 in [-1, 1], PITI `image_datasets_mask.py`, `image_datasets_sketch.py`, `image_datasets_depth.py`):
 
 * masks (`coco`, `ade20k`): an RGB colour map in PITI's format, or a COCO-Stuff label map
   (single-channel or palette PNG with class ids 0..181 and 255 = unlabeled), colourised on the fly;
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from glide_jax.data import conditions as _conditions
-from glide_jax.models.piti import CONDITION_SIZE, MODE_CHANNELS
+from glide_jax.modes import CONDITION_SIZE, check_condition_shape, condition_channels
 
 MASK_MODES = ("coco", "ade20k")
 SKETCH_MODES = ("coco-edge", "flickr-edge")
@@ -31,13 +31,6 @@ DEPTH_MODES = ("depth-normal",)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 _COCO_STUFF_MAX_LABEL = _conditions.NUM_COCO_STUFF_CLASSES - 1
 _UNLABELED = _conditions.UNLABELED
-
-
-def condition_channels(mode: str) -> int:
-    """Number of channels of PITI's condition for `mode` (3 masks, 1 sketches, 6 depth-normal)."""
-    if mode not in MODE_CHANNELS:
-        raise ValueError(f"unknown PITI mode {mode!r}; expected one of {sorted(MODE_CHANNELS)}")
-    return MODE_CHANNELS[mode]
 
 
 def _open(path) -> Image.Image:
@@ -104,7 +97,7 @@ def read_sketch(path, polarity: str = "auto", threshold: int = 128) -> np.ndarra
     polarity: "auto" (from the mean brightness: sketches are mostly background), "white_on_black"
     (PITI's HED sketches) or "black_on_white" (inverted first). The sketch is binarised at
     `threshold` before resizing, because the distance transform only counts pixels that are exactly
-    255 (anti-aliased strokes would otherwise mostly vanish, spec 13.3); binary inputs are unchanged.
+    255 (anti-aliased strokes would otherwise mostly vanish, PITI `image_datasets_sketch.py`); binary inputs are unchanged.
     """
     if polarity not in ("auto", "white_on_black", "black_on_white"):
         raise ValueError("sketch polarity must be 'auto', 'white_on_black' or 'black_on_white', "
@@ -146,16 +139,7 @@ def validate_condition(ref, mode: str) -> np.ndarray:
     """
     channels = condition_channels(mode)
     ref = np.asarray(ref)
-    if ref.ndim == 3:
-        raise ValueError(f"condition must be batched [B, 256, 256, {channels}], got shape "
-                         f"{ref.shape}; add a leading batch axis")
-    if ref.ndim != 4:
-        raise ValueError(f"condition must be [B, 256, 256, {channels}], got shape {ref.shape}")
-    if ref.shape[1:3] != (CONDITION_SIZE, CONDITION_SIZE):
-        raise ValueError(f"condition must be 256x256, got {ref.shape[1]}x{ref.shape[2]} "
-                         "(read files with read_condition, which resizes)")
-    if ref.shape[3] != channels:
-        raise ValueError(f"mode {mode!r} expects {channels} condition channel(s), got {ref.shape[3]}")
+    check_condition_shape(ref.shape, channels, f"mode {mode!r}")
     return validate_unit_range(ref, "condition")
 
 
@@ -206,39 +190,3 @@ def expand_inputs(patterns: str | Sequence[str]) -> list[str]:
     if not paths:
         raise FileNotFoundError(f"no image files match {list(patterns)}")
     return sorted(paths)
-
-
-def to_uint8(x, rounding: str = "round") -> np.ndarray:
-    """[..., 3] float in [-1, 1] -> uint8 (spec 8.4).
-
-    rounding: "round" = clamp(round((x + 1) * 127.5)) (GLIDE notebooks, PITI image_sample.py's
-    save_image) or "trunc" = trunc((x + 1) * 127.5) (PITI's gradio inference.py).
-    """
-    x = (np.asarray(x, np.float32) + 1.0) * 127.5
-    if rounding == "round":
-        x = np.floor(x + 0.5)
-    elif rounding != "trunc":
-        raise ValueError(f"rounding must be 'round' or 'trunc', got {rounding!r}")
-    return np.clip(x, 0, 255).astype(np.uint8)
-
-
-def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
-    """[N, H, W, C] uint8 -> one [rows*(H+pad)+pad, cols*(W+pad)+pad, C] uint8 grid (black padding)."""
-    images = np.asarray(images)
-    n, h, w, c = images.shape
-    ncols = ncols or int(np.ceil(np.sqrt(n)))
-    nrows = int(np.ceil(n / ncols))
-    grid = np.zeros((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), images.dtype)
-    for i, image in enumerate(images):
-        r, q = divmod(i, ncols)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = image
-    return grid
-
-
-def save_png(path, image: np.ndarray) -> None:
-    """Writes [H, W, 3] (or [H, W, 1]) uint8 as PNG, creating the folder."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise ValueError(f"save_png expects uint8, got {image.dtype} (use to_uint8)")
-    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)

@@ -3,23 +3,7 @@ from __future__ import annotations
 
 import os
 
-
-def load_converted(directory) -> tuple[dict, dict]:
-    """(params, options) from a `python -m glide_jax.convert to-flax ... --out DIR` directory."""
-    from glide_jax.convert import load_params
-    return load_params(directory)
-
-
-def load_workdir(workdir: str, use_ema: bool = True, phases=()) -> tuple[dict, dict]:
-    """(params, options) of the latest training checkpoint under `workdir` (EMA params by default).
-
-    Multi-phase configs train each phase in <workdir>/<phase>: the last phase that saved wins.
-    """
-    from glide_jax.train import checkpoints
-    for phase in reversed(tuple(phases)):
-        if checkpoints.latest_step(os.path.join(workdir, phase)) is not None:
-            return checkpoints.load_for_sampling(os.path.join(workdir, phase), use_ema=use_ema)
-    return checkpoints.load_for_sampling(workdir, use_ema=use_ema)
+from glide_jax.saved_params import load_converted, load_workdir
 
 
 def pipeline_from_config(config, workdir: str):

@@ -10,20 +10,12 @@ upsampler ancestral fast27 at temperature 0.997. The null condition is PITI's al
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from glide_jax.diffusion import guidance
-from glide_jax.models.piti import null_condition
+from glide_jax import model_fns, modes
 from glide_jax.pipelines import inputs
 from glide_jax.pipelines.common import PipelineOutput, TwoStagePipeline
 from glide_jax.pipelines.presets import StageSettings
-
-
-def _decode(module, x_t, timesteps, xf_proj, xf_out, low_res=None):
-    """The PITI decoder on pre-computed encoder outputs (as PITIModel.__call__ after encoding)."""
-    return module.decoder(x_t, timesteps, xf_proj, xf_out, low_res)
 
 
 class PITIPipeline(TwoStagePipeline):
@@ -36,17 +28,17 @@ class PITIPipeline(TwoStagePipeline):
     def __init__(self, base, upsample=None, recipe=None, mesh=None):
         super().__init__(base, upsample, recipe, mesh)
         self.mode = self.base_options.get("mode") or "coco"
-        self.channels = inputs.condition_channels(self.mode)
+        self.channels = modes.condition_channels(self.mode)
         if self.upsample_options is not None:
             up_mode = self.upsample_options.get("mode") or "coco"
-            if inputs.condition_channels(up_mode) != self.channels:
+            if modes.condition_channels(up_mode) != self.channels:
                 raise ValueError(f"base mode {self.mode!r} and upsampler mode {up_mode!r} take "
                                  "different conditions")
 
     @classmethod
     def from_pretrained(cls, base_dir, upsample_dir=None, **kwargs) -> "PITIPipeline":
         """From converted checkpoint dirs (`python -m glide_jax.convert to-flax ... --out DIR`)."""
-        from glide_jax.pipelines.loading import load_converted
+        from glide_jax.saved_params import load_converted
         return cls(load_converted(base_dir),
                    load_converted(upsample_dir) if upsample_dir else None, **kwargs)
 
@@ -61,8 +53,8 @@ class PITIPipeline(TwoStagePipeline):
         """ref: [B, 256, 256, C] float in [-1, 1] (or a list of condition file paths).
 
         Overrides (None keeps the recipe's value): sampler, steps, guidance_scale,
-        guidance_normalise, temperature, eta, upsample_sampler, upsample_steps,
-        upsample_temperature, quantisation. sample_ids: one int per example (default 0..B-1);
+        guidance_normalize, temperature, eta, upsample_sampler, upsample_steps,
+        upsample_temperature, quantization. sample_ids: one int per example (default 0..B-1);
         an output depends only on (seed, its id).
         """
         if isinstance(ref, (list, tuple)) and ref and isinstance(ref[0], str):
@@ -77,29 +69,10 @@ class PITIPipeline(TwoStagePipeline):
                                     settings.normalize)
 
     def guided_model_fn(self, params, ref, guidance_scale: float, normalize=None):
-        """model_fn(x_t [N,S,S,3], t_model [N]) -> [N,S,S,6]: PITI's classifier-free guidance.
-
-        eps = eps(null) + s * (eps(ref) - eps(null)) with the all-ones null condition, variance
-        channels from the conditional pass. Conditions are encoded once, outside the loop (the
-        encoder does not see the timestep). Scale 1 without normalisation is the conditional
-        model alone (no second pass).
-        """
-        model = self.base_model
-        decode = functools.partial(model.apply, params, method=_decode)
-        cond = _encoded(model, params, ref)
-        if guidance_scale == 1.0 and normalize is None:
-            return guidance.conditional_model(decode, cond)
-        uncond = _encoded(model, params, null_condition(ref))
-        return guidance.classifier_free_guidance(decode, cond, uncond, guidance_scale,
-                                                 normalize=normalize)
+        """model_fn(x_t [N,S,S,3], t_model [N]) -> [N,S,S,6]: PITI's classifier-free guidance
+        (glide_jax.model_fns.piti_model_fn: conditions encoded once, outside the loop)."""
+        return model_fns.piti_model_fn(self.base_model, params, ref, guidance_scale, normalize)
 
     def upsample_model_fn(self, params, cond, low_res):
-        model = self.upsample_model
-        decode = functools.partial(model.apply, params, method=_decode)
-        return guidance.conditional_model(decode, {**_encoded(model, params, cond["ref"]),
-                                                   "low_res": low_res})
-
-
-def _encoded(model, params, ref) -> dict:
-    xf_proj, xf_out = model.apply(params, ref, method="encode")
-    return {"xf_proj": xf_proj, "xf_out": xf_out}
+        return model_fns.piti_model_fn(self.upsample_model, params, cond["ref"],
+                                       low_res=low_res)

@@ -1,11 +1,11 @@
-"""Official sampling recipes as data (spec 8.1, 8.2), each knob overridable with `.replace(...)`.
+"""Official sampling recipes as data (glide-text2im's notebooks; PITI `image_sample.py`, `glide_util.sample`), each knob overridable with `.replace(...)`.
 
 A recipe has two stages. Stage settings name the sampler ("ancestral" = p_sample_loop,
-"ddim" = ddim_sample_loop, "dpm-solver" = DPM-Solver++(2M)), the respacing string of the process (spec 7.7: "250",
+"ddim" = ddim_sample_loop, "dpm-solver" = DPM-Solver++(2M)), the respacing string of the process (respace.py `space_timesteps`: "250",
 "100", "fast27", "ddim50", ...), the classifier-free guidance scale (1 = conditional only, no
-unconditional pass), the initial-noise temperature and DDIM's eta. `guidance_normalise` > 0 blends in the PITI paper's
+unconditional pass), the initial-noise temperature and DDIM's eta. `guidance_normalize` > 0 blends in the PITI paper's
 normalised guidance (our reading of an unreleased formula, see
-glide_jax.diffusion.guidance.normalized_guidance); 0, the default, is the released code. The hand-off quantises the
+glide_jax.diffusion.guidance.normalized_guidance); 0, the default, is the released code. The hand-off quantizes the
 64x64 sample to 8 bits before the upsampler sees it: GLIDE rounds, PITI truncates
 (glide_jax.diffusion.handoff.quantize_low_res).
 """
@@ -23,7 +23,7 @@ class StageSettings:
     sampler: str = "ancestral"
     respacing: str = "100"
     guidance_scale: float = 1.0
-    guidance_normalise: float = 0.0
+    guidance_normalize: float = 0.0
     temperature: float = 1.0
     eta: float = 0.0
     clip_denoised: bool = True
@@ -35,21 +35,21 @@ class StageSettings:
             raise ValueError("respacing must be a non-empty timestep_respacing string such as '100'")
         if self.guidance_scale < 0:
             raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
-        if not 0 <= self.guidance_normalise <= 1:
-            raise ValueError("guidance_normalise is a blend factor in [0, 1] (0 = plain guidance), "
-                             f"got {self.guidance_normalise}")
+        if not 0 <= self.guidance_normalize <= 1:
+            raise ValueError("guidance_normalize is a blend factor in [0, 1] (0 = plain guidance), "
+                             f"got {self.guidance_normalize}")
         if not 0 < self.temperature <= 2:
             raise ValueError(f"temperature must be in (0, 2], got {self.temperature}")
 
     @property
     def guided(self) -> bool:
         """Whether the unconditional pass is needed (scale 1 is exactly the conditional model)."""
-        return self.guidance_scale != 1.0 or self.guidance_normalise > 0
+        return self.guidance_scale != 1.0 or self.guidance_normalize > 0
 
     @property
     def normalize(self):
         """The `normalize` argument of diffusion.guidance.classifier_free_guidance."""
-        return float(self.guidance_normalise) if self.guidance_normalise > 0 else None
+        return float(self.guidance_normalize) if self.guidance_normalize > 0 else None
 
     def replace(self, **changes) -> "StageSettings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -60,11 +60,11 @@ class Recipe:
     """A two-stage recipe: base 64x64, 8-bit hand-off, upsampler 256x256."""
     base: StageSettings
     upsample: StageSettings
-    quantisation: str = "round"
+    quantization: str = "round"
 
     def __post_init__(self):
-        if self.quantisation not in QUANTISATIONS:
-            raise ValueError(f"quantisation must be one of {QUANTISATIONS}, got {self.quantisation!r}")
+        if self.quantization not in QUANTISATIONS:
+            raise ValueError(f"quantization must be one of {QUANTISATIONS}, got {self.quantization!r}")
 
     def replace(self, **changes) -> "Recipe":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -75,7 +75,7 @@ class Recipe:
 PITI = Recipe(
     base=StageSettings(sampler="ancestral", respacing="250", guidance_scale=1.3),
     upsample=StageSettings(sampler="ancestral", respacing="fast27", temperature=0.997),
-    quantisation="truncate",
+    quantization="truncate",
 )
 # PITI inference.py (gradio): 100 base steps, guidance 1.4 by default.
 PITI_FAST = PITI.replace(base=PITI.base.replace(respacing="100", guidance_scale=1.4))
@@ -83,7 +83,7 @@ PITI_FAST = PITI.replace(base=PITI.base.replace(respacing="100", guidance_scale=
 GLIDE = Recipe(
     base=StageSettings(sampler="ancestral", respacing="100", guidance_scale=3.0),
     upsample=StageSettings(sampler="ddim", respacing="fast27", temperature=0.997),
-    quantisation="round",
+    quantization="round",
 )
 # GLIDE inpaint notebook: CFG 5, ancestral fast27 upsampler.
 GLIDE_INPAINT = GLIDE.replace(
@@ -109,17 +109,17 @@ def get_recipe(name: str) -> Recipe:
 
 
 def with_overrides(recipe: Recipe | str, *, sampler=None, steps=None, guidance_scale=None,
-                   guidance_normalise=None, temperature=None, eta=None, upsample_sampler=None,
-                   upsample_steps=None, upsample_temperature=None, quantisation=None) -> Recipe:
+                   guidance_normalize=None, temperature=None, eta=None, upsample_sampler=None,
+                   upsample_steps=None, upsample_temperature=None, quantization=None) -> Recipe:
     """A recipe with the given knobs changed; `None` keeps the recipe's value.
 
     The names are those of `config.sample` (steps = the respacing string, e.g. "250", "fast27").
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     base = recipe.base.replace(sampler=sampler, respacing=None if steps is None else str(steps),
-                               guidance_scale=guidance_scale, guidance_normalise=guidance_normalise,
+                               guidance_scale=guidance_scale, guidance_normalize=guidance_normalize,
                                temperature=temperature, eta=eta)
     upsample = recipe.upsample.replace(
         sampler=upsample_sampler, respacing=None if upsample_steps is None else str(upsample_steps),
         temperature=upsample_temperature)
-    return recipe.replace(base=base, upsample=upsample, quantisation=quantisation)
+    return recipe.replace(base=base, upsample=upsample, quantization=quantization)

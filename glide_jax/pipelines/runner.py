@@ -1,7 +1,7 @@
 """Running a whole sampling loop as one compiled program, batch-sharded over every device.
 
-The batch axis is laid out over a 1-D mesh of all devices (of all hosts), parameters are
-replicated. Each (function, input shapes) pair is lowered and compiled once, ahead of time, so the
+The batch axis is laid out over the (data, fsdp) mesh of all devices of all hosts
+(`glide_jax.parallel`, fsdp = 1), parameters are replicated. Each (function, input shapes) pair is lowered and compiled once, ahead of time, so the
 first call's compile time is measured on its own and later calls only run.
 """
 from __future__ import annotations
@@ -12,17 +12,9 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
-BATCH_AXIS = "batch"
-
-
-def batch_mesh(devices=None) -> Mesh:
-    """A 1-D mesh named 'batch' over `devices` (default: every device of every host)."""
-    devices = jax.devices() if devices is None else devices
-    return Mesh(np.asarray(devices), (BATCH_AXIS,))
-
+from glide_jax import parallel
 
 def pad_batch(x: np.ndarray, multiple: int) -> np.ndarray:
     """Pads axis 0 up to a multiple of `multiple` by repeating the last row (values stay valid)."""
@@ -58,9 +50,9 @@ class ShardedRunner:
 
     def __init__(self, fn: Callable, mesh: Mesh | None = None):
         self.fn = fn
-        self.mesh = mesh or batch_mesh()
-        self.replicated = NamedSharding(self.mesh, P())
-        self.sharded = NamedSharding(self.mesh, P(BATCH_AXIS))
+        self.mesh = mesh or parallel.create_mesh()
+        self.replicated = parallel.replicated(self.mesh)
+        self.sharded = parallel.batch_sharding(self.mesh)
         self._compiled: dict[Any, Any] = {}
         self.timings = Timings()
 
@@ -68,20 +60,13 @@ class ShardedRunner:
     def num_devices(self) -> int:
         return self.mesh.devices.size
 
-    def put_params(self, params):
-        """Replicates a params pytree over the mesh (do it once, reuse the result)."""
-        return jax.device_put(params, self.replicated)
-
-    def _global(self, x: np.ndarray):
-        x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, self.sharded, lambda index: x[index])
-
     def __call__(self, params, batch: dict, rng) -> dict:
         sizes = {int(np.shape(v)[0]) for v in batch.values()}
         if len(sizes) != 1:
             raise ValueError(f"batch entries disagree on the batch size: {sizes}")
         (n,) = sizes
-        batch = {k: self._global(pad_batch(np.asarray(v), self.num_devices)) for k, v in batch.items()}
+        batch = parallel.put_global({k: pad_batch(np.asarray(v), self.num_devices)
+                                     for k, v in batch.items()}, self.sharded)
         params = jax.device_put(params, self.replicated)  # no copy when already replicated
         rng = jax.device_put(rng, self.replicated)
         key = jax.tree_util.tree_map(lambda a: (a.shape, str(a.dtype)), (params, batch))
@@ -101,10 +86,4 @@ class ShardedRunner:
         self.timings.run_s += time.perf_counter() - start
         self.timings.runs += 1
         self.timings.images += n
-        return {k: _to_host(v)[:n] for k, v in out.items()}
-
-
-def _to_host(x) -> np.ndarray:
-    if jax.process_count() > 1:
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+        return {k: parallel.to_host(v)[:n] for k, v in out.items()}

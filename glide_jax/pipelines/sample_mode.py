@@ -18,15 +18,15 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from glide_jax.images import enlarge, make_grid, save_png
 from glide_jax.pipelines import inputs as _inputs
 from glide_jax.pipelines import loading
 from glide_jax.pipelines.presets import with_overrides
-from glide_jax.pipelines.sample_config import get_sample_config  # noqa: F401  (re-exported)
 
 GRID_NAME = "grid.png"
 GRID_MAX_IMAGES = 64
-_OVERRIDE_KEYS = ("sampler", "steps", "guidance_scale", "guidance_normalise", "temperature",
-                  "upsample_sampler", "upsample_steps", "upsample_temperature", "quantisation")
+_OVERRIDE_KEYS = ("sampler", "steps", "guidance_scale", "guidance_normalize", "temperature",
+                  "upsample_sampler", "upsample_steps", "upsample_temperature", "quantization")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,8 @@ def pending(jobs: list[Job]) -> list[Job]:
 
 
 def write_grid(jobs: list[Job], output_dir: str) -> str | None:
-    """A grid of (up to 64 of) the jobs' existing outputs, written to <output_dir>/grid.png."""
+    """A grid of (up to 64 of) the jobs' existing outputs, written to <output_dir>/grid.png;
+    tiles smaller than images.MIN_TILE pixels are enlarged (nearest), as in training grids."""
     from PIL import Image
     files = [f for j in jobs for f in j.outputs if os.path.exists(f)][:GRID_MAX_IMAGES]
     if not files:
@@ -80,7 +81,7 @@ def write_grid(jobs: list[Job], output_dir: str) -> str | None:
     images = np.stack([np.asarray(Image.fromarray(i).resize((size, size), Image.NEAREST))
                        for i in images])
     path = os.path.join(output_dir, GRID_NAME)
-    _inputs.save_png(path, _inputs.make_grid(images))
+    save_png(path, enlarge(make_grid(images), size))
     return path
 
 
@@ -140,7 +141,7 @@ def run(config, workdir: str) -> list[str]:
         if is_writer:
             files = [f for j in chunk for f in j.outputs]
             for path, image in zip(files, result.images):
-                _inputs.save_png(path, image)
+                save_png(path, image)
             written += files
         progress.update(len(chunk))
     progress.close()

@@ -5,33 +5,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from glide_jax.models import PRESETS, abstract_params
+from glide_jax.models import abstract_params
+from glide_jax.models.options import tiny_options
 
 TINY_NOTEBOOK_ENV = "GLIDE_JAX_NOTEBOOK_TINY"
-_TINY_BASE = dict(image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,1",
-                  num_head_channels=16, attention_resolutions="16,8", dropout=0.0,
-                  xf_width=32, xf_layers=1, xf_heads=2, text_ctx=16, n_vocab=257)
-_TINY_UPSAMPLE = dict(_TINY_BASE, image_size=64, channel_mult="1,1,1,1", attention_resolutions="8")
-
-
-def tiny_options(preset: str) -> dict:
-    """An official preset (`glide_jax.models.PRESETS` name) shrunk to toy size.
-
-    PITI models keep their fixed 512-wide task encoder (it is part of the architecture); GLIDE
-    models get a 1-layer 32-wide text transformer and the 257-token byte vocabulary
-    (GlideTokenizer.tiny()).
-    """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    options = dict(PRESETS[preset])
-    options.update(_TINY_UPSAMPLE if options["super_res"] else _TINY_BASE)
-    if options["family"] == "piti":
-        options["xf_width"] = 512  # the PITI encoder's width is fixed
-        if options["super_res"]:
-            options["super_res"] = _TINY_BASE["image_size"]
-    return options
-
-
 def random_params(options: dict, seed: int = 0) -> dict:
     """Random float32 params for `options`, drawn with NumPy from the abstract param tree.
 

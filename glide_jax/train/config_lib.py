@@ -15,9 +15,9 @@ from typing import Any, Dict, Mapping, Optional
 
 import ml_collections
 
-from glide_jax.data.pipeline import get_data_config
+from glide_jax.data.config import get_data_config
 from glide_jax.models import options as options_lib
-from glide_jax.pipelines.sample_config import get_sample_config
+from glide_jax.sample_config import get_sample_config
 
 TRAINABLE = ("all", "encoder", "decoder")
 OPTIMIZERS = ("adam", "adamw")
@@ -25,7 +25,7 @@ LR_SCHEDULES = ("constant", "cosine", "linear")
 SCHEDULE_SAMPLERS = ("uniform", "loss-second-moment")
 NAN_POLICIES = ("stop", "skip")
 GRID_SAMPLERS = ("ancestral", "ddim")
-TORCH_PARTS = ("glide_decoder", "piti_full", "piti_encoder", "full")
+TORCH_PARTS = ("full", "encoder", "decoder", "glide-decoder")  # as `glide_jax.convert to-flax --part`
 WORKDIR_PARTS = ("all", "encoder", "decoder")
 # Extra per-sample loss terms (the upsampler's perceptual and adversarial losses) plug in here by
 # name: glide_jax.train.step.EXTRA_LOSSES. None is implemented yet.
@@ -90,7 +90,8 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
 
     c.init = ml_collections.ConfigDict()
     c.init.torch_checkpoint = ""       # official .pt (GLIDE base.pt, PITI base_mask.pt, stage-1 ema)
-    c.init.torch_part = ""             # glide_decoder | piti_full | piti_encoder | full
+    c.init.torch_part = ""             # full | encoder | decoder (PITI parts) | glide-decoder
+    c.init.from_scratch = False        # PITI: allow a decoder that starts from random weights
     c.init.from_workdir = ""           # another training workdir (its latest checkpoint)
     c.init.from_workdir_params = "ema"  # ema (first EMA rate) | params
     c.init.from_workdir_part = "all"   # all | encoder | decoder
@@ -117,7 +118,7 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
 
 def piti_stages(base_steps: int = 200_000, cont_steps: int = 60_000,
                 stage2_steps: int = 1_000_000) -> ml_collections.ConfigDict:
-    """PITI's three base-model stages (spec 11.2) as partial configs."""
+    """PITI's three base-model stages (PITI's *_finetune_base.sh) as partial configs."""
     return ml_collections.ConfigDict({
         "stage1": {"train": {"trainable": "encoder", "num_steps": base_steps},
                    "optim": {"learning_rate": 3.5e-5}, "data": {"uncond_p": 0.0}},
@@ -256,8 +257,17 @@ def _validate_init_and_checkpoint(config, opts) -> None:
     if i.torch_part:
         _need(i.torch_part in TORCH_PARTS, "init.torch_part",
               f"{i.torch_part!r} not in {TORCH_PARTS}")
-        _need((i.torch_part == "full") == (opts["family"] == "glide"), "init.torch_part",
-              f"{i.torch_part!r} does not fit a {opts['family']} model")
+        _need(i.torch_part == "full" or opts["family"] == "piti", "init.torch_part",
+              f"{i.torch_part!r} exists only for PITI models (GLIDE: 'full')")
+    if opts["family"] == "piti":
+        decoder_init = ((i.torch_checkpoint and i.torch_part in ("full", "decoder",
+                                                                 "glide-decoder"))
+                        or (i.from_workdir and i.from_workdir_part in ("all", "decoder")))
+        _need(decoder_init or i.from_scratch, "init",
+              "the PITI decoder would start from random weights: set init.torch_checkpoint to "
+              "GLIDE's base.pt / upsample.pt with init.torch_part='glide-decoder' (PITI's "
+              "recipe), or init.from_workdir to a previous stage, or init.from_scratch=True to "
+              "train it from nothing on purpose")
     _need(i.from_workdir_params in ("ema", "params"), "init.from_workdir_params",
           f"{i.from_workdir_params!r} not in ('ema', 'params')")
     _need(i.from_workdir_part in WORKDIR_PARTS, "init.from_workdir_part",
@@ -322,7 +332,7 @@ def glide_config(preset: str) -> ml_collections.ConfigDict:
 
 def piti_base_config(preset: str, dataset: str, mode: str, arg: str = "",
                      decoder_init: str = "", sample_c: Optional[dict] = None):
-    """A PITI base-model config (64x64) on `dataset` with the three stages of spec 11.2.
+    """A PITI base-model config (64x64) on `dataset` with the three stages of PITI's mask_finetune_base.sh.
 
     arg: the stage ("stage1", "stage1_cont", "stage2" or "1", "1c", "2"); "" leaves the choice
     to --config.stage. The decoder starts from GLIDE's base.pt (`decoder_init`, e.g.
@@ -342,7 +352,7 @@ def piti_base_config(preset: str, dataset: str, mode: str, arg: str = "",
     c.sample_grid.every = 20_000
     c.sample_grid.steps = "100"
     c.init.torch_checkpoint = decoder_init
-    c.init.torch_part = "glide_decoder"
+    c.init.torch_part = "glide-decoder"
     c.stages = piti_stages()
     for stage, scale in (sample_c or {}).items():
         c.stages[stage].sample_grid = {"guidance_scale": scale}
@@ -352,7 +362,7 @@ def piti_base_config(preset: str, dataset: str, mode: str, arg: str = "",
 
 
 def piti_upsample_config(preset: str, dataset: str, mode: str, decoder_init: str = ""):
-    """PITI's upsampler finetuning (64 -> 256, spec 11.2): batch 4, lr 1e-5, uniform t, no
+    """PITI's upsampler finetuning (64 -> 256, PITI's mask_finetune_upsample.sh): batch 4, lr 1e-5, uniform t, no
     condition dropout; the decoder from GLIDE's upsample.pt. Its VGG and adversarial losses are
     not implemented yet (train.extra_losses)."""
     c = base_config(preset)
@@ -371,5 +381,5 @@ def piti_upsample_config(preset: str, dataset: str, mode: str, decoder_init: str
     c.sample_grid.num_images = 4
     c.sample_grid.steps = "fast27"
     c.init.torch_checkpoint = decoder_init
-    c.init.torch_part = "glide_decoder"
+    c.init.torch_part = "glide-decoder"
     return c

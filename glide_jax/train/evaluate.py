@@ -14,10 +14,13 @@ import jax
 from clu import metric_writers
 from etils import epath
 
+from glide_jax import parallel, saved_params
 from glide_jax.data import pipeline as input_pipeline
-from glide_jax.train import checkpoints, sharding
+from glide_jax.train import checkpoints
+from glide_jax.train import metrics as train_metrics
 from glide_jax.train import step as step_lib
-from glide_jax.train.setup import MODEL_BATCH_KEYS, Setup, build, restore_target
+from glide_jax.train.setup import Setup, build, restore_target
+from glide_jax.train.step import MODEL_BATCH_KEYS
 
 
 def evaluate(setup: Setup, params, num_batches: int, batch_size: int) -> Dict[str, float]:
@@ -25,33 +28,35 @@ def evaluate(setup: Setup, params, num_batches: int, batch_size: int) -> Dict[st
     config = setup.config
     it = input_pipeline.create_val_iterator(config.data, batch_size, seed=config.seed,
                                            tokenizer=setup.tokenizer)
-    totals: Dict[str, float] = {}
-    rep = sharding.replicated(setup.mesh)
+    acc = train_metrics.Accumulator(
+        train_metrics.eval_collection(step_lib.eval_terms(setup.options)), "eval")
+    rep = parallel.replicated(setup.mesh)
     for i in range(num_batches):
         try:
             local = next(it)
         except StopIteration:
             break
-        batch = sharding.global_batch(local, setup.mesh, MODEL_BATCH_KEYS)
+        batch = parallel.global_batch(local, setup.mesh, MODEL_BATCH_KEYS)
         key = jax.device_put(jax.random.PRNGKey(10_000 + i), rep)
-        sums = jax.device_get(setup.eval_step(params, batch, key))
-        for k, v in sums.items():
-            totals[k] = totals.get(k, 0.0) + float(v)
-    if not totals:
+        acc.add(setup.eval_step(params, batch, key))
+    results = acc.compute()
+    if not results:
         raise ValueError(f"the validation split {config.data.val_split!r} gave no batch of "
                          f"{batch_size}")
-    return step_lib.summarize(totals, "eval")
+    # A quarter of [0, T) that no sample fell in has no mean.
+    return {k: v for k, v in results.items() if v == v}
 
 
 def run(config, workdir: str) -> Dict[str, float]:
     """Evaluate the latest checkpoint of `workdir` (EMA params when sample_grid.use_ema, and the
     raw params), write the metrics to its TensorBoard log and to workdir/eval/step_<N>.json."""
     setup = build(config)
-    manager = checkpoints.create_manager(workdir, read_only=True)
-    step = manager.latest_step()
+    step = saved_params.latest_step(workdir)
     if step is None:
-        raise FileNotFoundError(f"--mode=eval: no checkpoint under {manager.directory}")
-    state = checkpoints.restore(manager, step, restore_target(setup))
+        raise FileNotFoundError(f"--mode=eval: no checkpoint under "
+                                f"{saved_params.checkpoint_dir(workdir)}")
+    with saved_params.reader(workdir) as manager:
+        state = checkpoints.restore(manager, step, restore_target(setup))
     batch_size = config.eval.batch_size or config.train.batch_size
     results = {}
     for label, params in (("ema", state.ema_params[0]), ("params", state.params)):

@@ -11,15 +11,13 @@ from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from glide_jax import models
+from glide_jax import models, parallel
+from glide_jax.diffusion import process_from_options
 from glide_jax.diffusion.resample import create_named_schedule_sampler
 from glide_jax.train import checkpoints, config_lib, sharding
 from glide_jax.train import state as state_lib
 from glide_jax.train import step as step_lib
-from glide_jax.train.step import MODEL_BATCH_KEYS  # noqa: F401  (re-exported)
-from glide_jax.train.visualize import create_process
 
 
 @dataclasses.dataclass
@@ -43,7 +41,7 @@ def make_tokenizer(config, options):
     """caption -> (tokens [ctx] int32, mask [ctx] bool) for text data (GLIDE), else None."""
     if config.data.mode != "text":
         return None
-    from glide_jax.pipelines.glide import default_tokenizer
+    from glide_jax.tokenizer import default_tokenizer
     tok = default_tokenizer(int(options["n_vocab"]))
     ctx = int(options["text_ctx"])
     return lambda caption: tok.padded_tokens_and_mask(tok.encode(caption), ctx)
@@ -52,10 +50,10 @@ def make_tokenizer(config, options):
 def build(config, devices=None) -> Setup:
     """Setup of a (resolved) config on `devices` (default: all)."""
     options = config_lib.model_options(config)
-    mesh = sharding.create_mesh(config.mesh, devices)
+    mesh = parallel.create_mesh(config.mesh.data, config.mesh.fsdp, devices)
     sharding.check_batch_divisible(config.train.batch_size, config.train.microbatches, mesh)
     model = models.create_model(options)
-    diffusion = create_process(options)
+    diffusion = process_from_options(options)
     sampler = create_named_schedule_sampler(config.train.schedule_sampler,
                                             diffusion.num_timesteps)
     abstract_params = models.abstract_params(options)
@@ -67,21 +65,14 @@ def build(config, devices=None) -> Setup:
     mask = state_lib.trainable_mask(abstract_params, config.train.trainable)
     lr_fn = state_lib.learning_rate_schedule(config.optim)
     step_fn = step_lib.make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn)
-    rep = sharding.replicated(mesh)
-    train_step = jax.jit(step_fn, in_shardings=(shardings, sharding.batch_sharding(mesh)),
+    rep = parallel.replicated(mesh)
+    train_step = jax.jit(step_fn, in_shardings=(shardings, parallel.batch_sharding(mesh)),
                          out_shardings=(shardings, rep), donate_argnums=0)
     eval_step = jax.jit(step_lib.make_eval_step(model, diffusion, options),
-                        in_shardings=(shardings.params, sharding.batch_sharding(mesh), rep),
+                        in_shardings=(shardings.params, parallel.batch_sharding(mesh), rep),
                         out_shardings=rep)
     return Setup(config, options, model, diffusion, sampler, tx, mesh, abstract_state,
                  shardings, train_step, eval_step, make_tokenizer(config, options))
-
-
-def _place(tree, shardings):
-    """Host numpy tree -> global arrays with the given shardings (works across processes)."""
-    return jax.tree.map(
-        lambda x, s: jax.make_array_from_callback(np.shape(x), s, lambda idx: np.asarray(x)[idx]),
-        tree, shardings)
 
 
 def initial_state(setup: Setup):
@@ -92,7 +83,7 @@ def initial_state(setup: Setup):
                       out_shardings=param_shardings)
     params = state_lib.initial_params(config, setup.options, setup.abstract_state.params,
                                       lambda: init_fn(jax.random.PRNGKey(config.seed)))
-    params = _place(params, param_shardings)
+    params = parallel.put_global(params, param_shardings)
     create = jax.jit(lambda p, r: state_lib.create_state(p, setup.tx, setup.sampler, r,
                                                          len(config.ema_rates)),
                      out_shardings=setup.state_shardings)

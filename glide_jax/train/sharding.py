@@ -1,4 +1,5 @@
-"""Device mesh, sharding rules for parameters and optimizer state, and global batches.
+"""Sharding rules for parameters and optimizer state (the mesh and global batches are
+`glide_jax.parallel`'s).
 
 Rules are data, not model code: every leaf of at least `fsdp_min_size` elements is split along
 its largest axis divisible by the `fsdp` mesh size; smaller leaves are replicated. Because the
@@ -7,29 +8,13 @@ get the same sharding. Batches are split along the batch axis over both mesh axe
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-DATA_AXES = ("data", "fsdp")
-
-
-def create_mesh(mesh_config, devices=None) -> Mesh:
-    """Mesh of shape (data, fsdp) over all devices (data = -1: devices // fsdp)."""
-    devices = jax.devices() if devices is None else devices
-    n, fsdp = len(devices), int(mesh_config.fsdp)
-    data = n // fsdp if mesh_config.data == -1 else int(mesh_config.data)
-    if data * fsdp != n:
-        raise ValueError(f"mesh data={mesh_config.data} x fsdp={fsdp} does not cover the {n} "
-                         f"devices (config.mesh.data * config.mesh.fsdp must equal {n})")
-    # Auto axes: shardings are constraints XLA propagates (models stay sharding-agnostic).
-    auto = (jax.sharding.AxisType.Auto,) * 2
-    try:
-        return jax.make_mesh((data, fsdp), DATA_AXES, devices=devices, axis_types=auto)
-    except (TypeError, ValueError, AssertionError):
-        return Mesh(np.asarray(devices).reshape(data, fsdp), DATA_AXES, axis_types=auto)
+from glide_jax.parallel import num_batch_shards
 
 
 def leaf_spec(shape, fsdp_size: int, min_size: int) -> P:
@@ -54,32 +39,8 @@ def tree_shardings(tree, mesh: Mesh, min_size: int):
     return jax.tree.map(one, tree)
 
 
-def replicated(mesh: Mesh) -> NamedSharding:
-    return NamedSharding(mesh, P())
-
-
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (batch) axis over data x fsdp; other axes replicated."""
-    return NamedSharding(mesh, P(DATA_AXES))
-
-
-def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh,
-                 keys=None) -> dict:
-    """This process's batch (numpy, B/process_count rows) -> global jax Arrays sharded over
-    (data, fsdp). Only `keys` (default: all) are transferred."""
-    sharding = batch_sharding(mesh)
-    out = {}
-    for key, value in local_batch.items():
-        if keys is not None and key not in keys:
-            continue
-        value = np.asarray(value)
-        global_shape = (value.shape[0] * jax.process_count(),) + value.shape[1:]
-        out[key] = jax.make_array_from_process_local_data(sharding, value, global_shape)
-    return out
-
-
 def check_batch_divisible(batch_size: int, microbatches: int, mesh: Mesh) -> None:
-    shards = mesh.shape["data"] * mesh.shape["fsdp"]
+    shards = num_batch_shards(mesh)
     micro = batch_size // microbatches
     if micro % shards:
         raise ValueError(f"train.batch_size {batch_size} / train.microbatches {microbatches} = "

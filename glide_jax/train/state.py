@@ -90,41 +90,34 @@ def create_state(params, tx, sampler, rng, num_ema: int) -> TrainState:
 
 # --------------------------------------------------------------------------- initial params
 
-def _merge_part(params: dict, loaded: dict, part: str) -> dict:
-    """Replace `part` ("all" | "encoder" | "decoder") of params by loaded, checking shapes."""
+def _merge_part(params: dict, loaded: dict, part: str, what: str) -> dict:
+    """Replace `part` ("all" | "encoder" | "decoder") of params by loaded, strictly (the
+    converter's tree check: every missing, unexpected and mis-shaped path is named)."""
+    from glide_jax.convert import convert
     target = params if part == "all" else params[part]
     source = loaded if part == "all" else loaded.get(part, loaded)
-    flat_t = traverse_util.flatten_dict(target, sep="/")
-    flat_s = traverse_util.flatten_dict(source, sep="/")
-    missing = sorted(set(flat_t) - set(flat_s))
-    unexpected = sorted(set(flat_s) - set(flat_t))
-    bad = [k for k in flat_t if k in flat_s and tuple(np.shape(flat_s[k])) != flat_t[k].shape]
-    if missing or unexpected or bad:
-        raise ValueError(f"initial params for part {part!r} do not fit the model: "
-                         f"missing {missing[:5]}, unexpected {unexpected[:5]}, mis-shaped "
-                         f"{[(k, np.shape(flat_s[k]), flat_t[k].shape) for k in bad[:5]]}")
-    merged = traverse_util.unflatten_dict(
-        {k: np.asarray(flat_s[k], np.float32) for k in flat_t}, sep="/")
-    if part == "all":
-        return merged
-    return {**params, part: merged}
+    shapes = {k: tuple(v.shape) for k, v in convert.flatten(target).items()}
+    flat = convert.check_tree(convert.flatten(source), shapes, f"{what} (part {part!r})")
+    merged = convert.unflatten({k: np.asarray(v, np.float32) for k, v in flat.items()})
+    return merged if part == "all" else {**params, part: merged}
 
 
 def load_torch_init(params: dict, init, options) -> dict:
-    """Apply config.init.torch_checkpoint (numpy params in, numpy params out)."""
+    """Apply config.init.torch_checkpoint (numpy params in, numpy params out); init.torch_part
+    is one of the converter CLI's parts (full, encoder, decoder, glide-decoder)."""
     from glide_jax import convert
     state_dict = convert.load_state_dict(init.torch_checkpoint)
-    part = init.torch_part
-    if part == "glide_decoder":
-        decoder, report = convert.glide_to_piti_decoder(state_dict, options,
-                                                        init_decoder=params["decoder"])
+    part, what = init.torch_part, f"init.torch_checkpoint {init.torch_checkpoint}"
+    if part == "glide-decoder":
+        decoder, report = convert.glide_to_piti_decoder(state_dict, options)
         logging.info("decoder from GLIDE %s: %d tensors loaded, %d text tensors dropped",
                      init.torch_checkpoint, len(report.loaded), len(report.dropped))
-        return _merge_part(params, {"decoder": decoder}, "decoder")
-    if part == "piti_encoder":
-        encoder = convert.torch_to_flax(state_dict, options, part="encoder")
-        return _merge_part(params, {"encoder": encoder}, "encoder")
-    return _merge_part(params, convert.torch_to_flax(state_dict, options, part="full"), "all")
+        return _merge_part(params, {"decoder": decoder}, "decoder", what)
+    if part in ("encoder", "decoder"):
+        loaded = convert.torch_to_flax(state_dict, options, part=part)
+        return _merge_part(params, {part: loaded}, part, what)
+    return _merge_part(params, convert.torch_to_flax(state_dict, options, part="full"), "all",
+                       what)
 
 
 def initial_params(config, options, abstract, init_fn) -> dict:
@@ -135,9 +128,10 @@ def initial_params(config, options, abstract, init_fn) -> dict:
     if init.torch_checkpoint:
         params = load_torch_init(params, init, options)
     if init.from_workdir:
-        from glide_jax.train import checkpoints
-        loaded = checkpoints.load_params(init.from_workdir, which=init.from_workdir_params)
-        params = _merge_part(params, loaded, init.from_workdir_part)
+        from glide_jax import saved_params
+        loaded = saved_params.load_params(init.from_workdir, which=init.from_workdir_params)
+        params = _merge_part(params, loaded, init.from_workdir_part,
+                             f"init.from_workdir {init.from_workdir}")
         logging.info("params (%s, part %s) from %s", init.from_workdir_params,
                      init.from_workdir_part, init.from_workdir)
     return params

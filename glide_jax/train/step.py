@@ -17,14 +17,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from glide_jax.models.piti import null_condition
+from glide_jax.modes import null_condition
 from glide_jax.train.state import TrainState, update_ema
 
 NUM_QUARTILES = 4
 TERMS = ("loss", "mse", "vb")
 
 # Extra per-sample loss terms, by name (config.train.extra_losses). This is the seam for the PITI
-# upsampler's perceptual (x0.004) and adversarial (x0.01) losses (spec 11.4-11.6), which a later
+# upsampler's perceptual (x0.004) and adversarial (x0.01) losses (PITI `gaussian_diffusion.py` `training_losses`, `vgg.py`, `adv.py`), which a later
 # issue adds. A term is fn(ctx) -> ([B] float32 weighted loss) where ctx is a dict with
 # x_start, x_t, t, noise, model_output (float32), pred_xstart (unclipped, from the
 # non-detached network output, eps or x_0), batch and step; the term is added to `loss` and
@@ -67,18 +67,6 @@ def per_sample_losses(model, diffusion, options, extra_losses, params, batch, t,
     return terms
 
 
-def quartile_sums(t, num_timesteps: int, terms: Dict[str, jax.Array]) -> Dict[str, jax.Array]:
-    """Sums of each term per quarter of [0, T) and the sample counts ("count_q0"...)."""
-    quartile = jnp.clip(t * NUM_QUARTILES // num_timesteps, 0, NUM_QUARTILES - 1)
-    out = {}
-    for q in range(NUM_QUARTILES):
-        sel = (quartile == q).astype(jnp.float32)
-        out[f"count_q{q}"] = jnp.sum(sel)
-        for name, value in terms.items():
-            out[f"{name}_q{q}_sum"] = jnp.sum(value * sel)
-    return out
-
-
 def _split_microbatches(tree, m: int):
     """[B, ...] -> [m, B/m, ...], microbatch k = rows k, k+m, ... (spread over every shard)."""
     return jax.tree.map(lambda x: jnp.swapaxes(x.reshape((x.shape[0] // m, m) + x.shape[1:]),
@@ -90,14 +78,14 @@ def _masked_global_norm(tree, mask):
     return optax.global_norm(leaves) if leaves else jnp.zeros((), jnp.float32)
 
 
-def make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn):
-    """train_step(state, batch) -> (state, metrics); pure, for jax.jit with donated state."""
+def make_grad_fn(model, diffusion, sampler, options, config):
+    """grad_fn(state, batch) -> (loss, per-sample terms [B], t [B], grads): the step's draws
+    (t, noise, dropout keys from fold_in(state.rng, state.step)), the importance-weighted mean
+    loss and its gradient, averaged over config.train.microbatches."""
     micro = int(config.train.microbatches)
     extra = tuple(config.train.extra_losses)
-    rates = tuple(float(r) for r in config.ema_rates)
-    num_t = diffusion.num_timesteps
 
-    def train_step(state: TrainState, batch):
+    def grad_fn(state: TrainState, batch):
         step_key = jax.random.fold_in(state.rng, state.step)
         t_key, noise_key, dropout_key = jax.random.split(step_key, 3)
         batch_size = batch["image"].shape[0]
@@ -110,23 +98,36 @@ def make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn)
                                       state.step)
             return jnp.mean(terms["loss"] * mb["weights"]), terms
 
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
         inputs = dict(batch=batch, t=t, noise=noise, weights=weights)
         if micro == 1:
-            (loss, terms), grads = grad_fn(state.params, inputs, 0)
-        else:
-            def body(acc, xs):
-                mb, k = xs
-                (l, terms), g = grad_fn(state.params, mb, k)
-                return jax.tree.map(jnp.add, acc, (l, g)), terms
-            zeros = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, state.params))
-            (loss, grads), terms = jax.lax.scan(
-                body, zeros, (_split_microbatches(inputs, micro), jnp.arange(micro)))
-            loss, grads = loss / micro, jax.tree.map(lambda g: g / micro, grads)
-            # back to batch order [B] (undo the microbatch interleave)
-            terms = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1).reshape(-1), terms)
-            t = jnp.swapaxes(_split_microbatches(t, micro), 0, 1).reshape(-1)
+            (loss, terms), grads = value_and_grad(state.params, inputs, 0)
+            return loss, terms, t, grads
 
+        def body(acc, xs):
+            mb, k = xs
+            (l, terms), g = value_and_grad(state.params, mb, k)
+            return jax.tree.map(jnp.add, acc, (l, g)), terms
+        zeros = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, state.params))
+        (loss, grads), terms = jax.lax.scan(
+            body, zeros, (_split_microbatches(inputs, micro), jnp.arange(micro)))
+        loss, grads = loss / micro, jax.tree.map(lambda g: g / micro, grads)
+        # back to batch order [B] (undo the microbatch interleave)
+        terms = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1).reshape(-1), terms)
+        t = jnp.swapaxes(_split_microbatches(t, micro), 0, 1).reshape(-1)
+        return loss, terms, t, grads
+
+    return grad_fn
+
+
+def make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn):
+    """train_step(state, batch) -> (state, outputs); pure, for jax.jit with donated state."""
+    rates = tuple(float(r) for r in config.ema_rates)
+    num_t = diffusion.num_timesteps
+    grad_fn = make_grad_fn(model, diffusion, sampler, options, config)
+
+    def train_step(state: TrainState, batch):
+        loss, terms, t, grads = grad_fn(state, batch)
         grad_norm = _masked_global_norm(grads, mask)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -139,23 +140,21 @@ def make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn)
         kept = state.replace(step=state.step + 1)
         new = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, kept)
 
-        metrics = {"train/loss": loss, "train/grad_norm": grad_norm,
-                   "train/learning_rate": lr_fn(state.step),
-                   "train/finite": finite.astype(jnp.float32),
+        # Raw outputs; the loop turns them into glide_jax.train.metrics' collection.
+        outputs = {"loss": loss, "grad_norm": grad_norm, "learning_rate": lr_fn(state.step),
+                   "skipped": 1.0 - finite.astype(jnp.float32),
                    # numbered like checkpoints: the step this update would have produced
-                   "train/first_nonfinite_step": jnp.where(finite, jnp.iinfo(jnp.int32).max,
-                                                           state.step + 1)}
-        for name, value in terms.items():
-            metrics[f"train/{name}_mean"] = jnp.mean(value)
-        metrics.update({f"train/{k}": v for k, v in quartile_sums(t, num_t, terms).items()})
-        return new, metrics
+                   "nonfinite_step": jnp.where(finite, jnp.iinfo(jnp.int32).max,
+                                               state.step + 1),
+                   "t_quartile": t_quartile(t, num_t), "terms": terms}
+        return new, outputs
 
     return train_step
 
 
 def make_eval_step(model, diffusion, options):
-    """eval_step(params, batch, key) -> summed per-sample losses, overall and per quartile of t
-    (uniform t, no dropout); reduce with `summarize`.
+    """eval_step(params, batch, key) -> {"t_quartile" [B], "terms": per-sample losses [B]} at
+    uniform t without dropout (glide_jax.train.metrics.eval_collection reduces them).
 
     PITI base models also get `mse_null` (the same t and noise with the null condition) and
     `cond_gain` = mse_null - mse: how much the condition lowers the denoising error. A gain near
@@ -177,23 +176,17 @@ def make_eval_step(model, diffusion, options):
                                      None, 0, train=False)
             terms["mse_null"] = null["mse"]
             terms["cond_gain"] = null["mse"] - terms["mse"]
-        out = {f"{k}_sum": jnp.sum(v) for k, v in terms.items()}
-        out["count"] = jnp.asarray(b, jnp.float32)
-        out.update(quartile_sums(t, num_t, terms))
-        return out
+        return {"t_quartile": t_quartile(t, num_t), "terms": terms}
 
     return eval_step
 
 
-def summarize(sums: Dict[str, float], prefix: str) -> Dict[str, float]:
-    """Turns accumulated sums/counts into means: {prefix/loss, prefix/loss_q0, ...}."""
-    out = {}
-    for key, value in sums.items():
-        if key.endswith("_sum") and "_q" in key:
-            name, q = key[:-4].rsplit("_q", 1)
-            count = sums[f"count_q{q}"]
-            if count > 0:
-                out[f"{prefix}/{name}_q{q}"] = value / count
-        elif key.endswith("_sum"):
-            out[f"{prefix}/{key[:-4]}"] = value / max(sums["count"], 1.0)
-    return out
+def t_quartile(t, num_timesteps: int):
+    """The quarter of [0, num_timesteps) each timestep falls in, [B] int32."""
+    return jnp.clip(t * NUM_QUARTILES // num_timesteps, 0, NUM_QUARTILES - 1).astype(jnp.int32)
+
+
+def eval_terms(options) -> tuple:
+    """The per-sample terms eval_step returns for a model."""
+    with_null = options["family"] == "piti" and not options["super_res"]
+    return TERMS + (("mse_null", "cond_gain") if with_null else ())

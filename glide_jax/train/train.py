@@ -10,18 +10,20 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import jax
-import numpy as np
 from clu import metric_writers, periodic_actions
 from etils import epath
 
+from glide_jax import parallel
 from glide_jax.data import pipeline as input_pipeline
 from glide_jax.train import checkpoints, config_lib, sharding
+from glide_jax.train import metrics as train_metrics
 from glide_jax.train import step as step_lib
 from glide_jax.train.evaluate import evaluate
-from glide_jax.train.setup import MODEL_BATCH_KEYS, build, restore_or_init
+from glide_jax.train.setup import build, restore_or_init
+from glide_jax.train.step import MODEL_BATCH_KEYS
 from glide_jax.train.visualize import GridMaker
 
 
@@ -31,37 +33,6 @@ class NonFiniteLossError(RuntimeError):
 
 class Preempted(Exception):
     """SIGTERM (or a multi-host preemption notice) arrived; a checkpoint was written."""
-
-
-class _Window:
-    """Per-step metrics since the last log, reduced on the host when written."""
-
-    def __init__(self):
-        self.items: List[Dict[str, jax.Array]] = []
-
-    def add(self, metrics):
-        self.items.append(metrics)
-
-    def reduce(self) -> Dict[str, float]:
-        if not self.items:
-            return {}
-        stacked = jax.device_get(self.items)
-        self.items = []
-        out, sums = {}, {}
-        for key in stacked[0]:
-            values = np.asarray([m[key] for m in stacked], np.float64)
-            name = key.split("/", 1)[1]
-            if name.startswith("count_q") or name.endswith("_sum"):
-                sums[name] = float(values.sum())
-            elif name == "first_nonfinite_step":
-                out["first_nonfinite_step"] = int(values.min())
-            elif name == "finite":
-                out["train/skipped_steps"] = float(len(values) - values.sum())
-            else:
-                out[key] = float(values.mean())
-        for key, value in step_lib.summarize(sums, "train").items():
-            out[key] = value
-        return out
 
 
 class _Terminator:
@@ -94,8 +65,8 @@ class _Terminator:
 
 
 def _check_finite(summary, config, manager, step: int) -> None:
-    bad = summary.get("first_nonfinite_step", np.iinfo(np.int32).max)
-    if bad == np.iinfo(np.int32).max:
+    bad = summary.pop("train/first_nonfinite_step", train_metrics.NO_STEP)
+    if bad == train_metrics.NO_STEP:
         return
     if config.train.nan_policy == "skip":
         logging.warning("non-finite loss/gradient: %d step(s) skipped up to step %d (first at "
@@ -123,9 +94,10 @@ def _flat_hparams(tree, prefix=""):
     return out
 
 
-def train_phase(config, workdir: str) -> None:
-    """Train one phase in `workdir` up to config.train.num_steps, resuming when possible."""
-    setup = build(config)
+def train_phase(config, workdir: str, devices=None) -> None:
+    """Train one phase in `workdir` up to config.train.num_steps, resuming when possible, on
+    `devices` (default: every device of every process)."""
+    setup = build(config, devices)
     manager = checkpoints.create_manager(workdir, config.checkpoint)
     record = checkpoints.config_record(config, setup.options)
     train_iter = input_pipeline.create_train_iterator(config.data, config.train.batch_size,
@@ -143,8 +115,7 @@ def train_phase(config, workdir: str) -> None:
         grid_batch = next(input_pipeline.create_val_iterator(
             config.data, config.sample_grid.num_images, seed=config.seed,
             tokenizer=setup.tokenizer))
-        grids = GridMaker(setup.model, setup.options, config, setup.mesh, grid_batch,
-                          setup.tokenizer)
+        grids = GridMaker(setup.model, setup.options, config, setup.mesh, grid_batch)
     name = config.stage or "train"
     if start >= num_steps:
         logging.info("phase %r already complete (step %d)", name, start)
@@ -167,13 +138,15 @@ def _loop(setup, state, start, manager, record, train_iter, writer, grids, workd
                                              every_steps=t.log_every)]
     if t.profile and jax.process_index() == 0:
         hooks.append(periodic_actions.Profile(num_profile_steps=5, logdir=workdir))
-    window, last_eval = _Window(), None
+    window = train_metrics.Accumulator(train_metrics.train_collection(
+        step_lib.TERMS + tuple(t.extra_losses)), "train")
+    last_eval = None
     last_time, last_step = time.monotonic(), start
     eval_batch = config.eval.batch_size or t.batch_size
     with _Terminator() as terminator:
         for step in range(start + 1, num_steps + 1):
             with jax.profiler.StepTraceAnnotation("train", step_num=step):
-                batch = sharding.global_batch(next(train_iter), setup.mesh, MODEL_BATCH_KEYS)
+                batch = parallel.global_batch(next(train_iter), setup.mesh, MODEL_BATCH_KEYS)
                 state, metrics = setup.train_step(state, batch)
             window.add(metrics)
             for hook in hooks:
@@ -182,9 +155,8 @@ def _loop(setup, state, start, manager, record, train_iter, writer, grids, workd
             save = step % config.checkpoint.every == 0 or last
             stop = terminator.should_stop(manager, step)
             if step % t.log_every == 0 or save or stop:
-                summary = window.reduce()
+                summary = window.compute()
                 _check_finite(summary, config, manager, step)
-                summary.pop("first_nonfinite_step", None)
                 now = time.monotonic()
                 summary["train/images_per_sec"] = (
                     (step - last_step) * t.batch_size / max(now - last_time, 1e-9))
@@ -222,11 +194,13 @@ def resolve_phases(config, workdir: str, overrides: Optional[dict] = None) -> Li
     phase after the first starts from the previous phase's workdir unless its init says else."""
     out, previous = [], None
     for name, phase_dir in phase_workdirs(config, workdir):
-        phase = config_lib.resolve(config, name, overrides)
-        if previous is not None and not phase.init.from_workdir:
-            with phase.unlocked():
-                phase.init.from_workdir = previous
-        out.append((phase, phase_dir))
+        phase_overrides = dict(overrides or {})
+        if previous is not None:
+            stage_init = config.stages[name].get("init", {}) if name else {}
+            if not (phase_overrides.get("init.from_workdir") or config.init.from_workdir
+                    or stage_init.get("from_workdir")):
+                phase_overrides["init.from_workdir"] = previous
+        out.append((config_lib.resolve(config, name, phase_overrides), phase_dir))
         previous = phase_dir
     return out
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from glide_jax.data import conditions, create_train_iterator, create_val_iterator, get_data_config
+from glide_jax.data import conditions
+from glide_jax.data.config import get_data_config
+from glide_jax.data.pipeline import create_train_iterator, create_val_iterator
 from glide_jax.data.prepare import prepare
 from tests.data_pipeline import layouts
 

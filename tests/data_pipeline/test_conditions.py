@@ -2,7 +2,8 @@
 import numpy as np
 from PIL import Image
 
-from glide_jax.data import conditions, get_data_config
+from glide_jax.data import conditions
+from glide_jax.data.config import get_data_config
 from glide_jax.data.pipeline import PitiTransform
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from glide_jax.data import create_train_iterator, create_val_iterator, get_data_config
+from glide_jax.data.config import get_data_config
+from glide_jax.data.pipeline import create_train_iterator, create_val_iterator
 from glide_jax.data.synthetic import SyntheticShapes, class_colours
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from glide_jax.models import (PRESETS, abstract_params, count_params, create_model,
                               example_inputs, init_params, validate_options)
-from glide_jax.models.options import resolve_options
+from glide_jax.models.options import resolve_options, tiny_options
 from tests.fixture_utils import rel_err
 
-# Official totals (tests/data/fixtures/layouts/index.json; piti-upsample-sketch from spec 14.3).
+# Official totals (tests/data/fixtures/layouts/index.json; piti-upsample-sketch counted from the official SuperResText2ImModel).
 OFFICIAL_COUNTS = {
     "glide-base": (385_030_726, 783), "glide-upsample": (398_361_286, 797),
     "glide-base-inpaint": (385_037_638, 783), "glide-upsample-inpaint": (398_368_198, 797),
@@ -17,9 +17,9 @@ OFFICIAL_COUNTS = {
     "piti-base-depth": (338_020_006, 708), "piti-upsample-mask": (351_345_862, 722),
     "piti-upsample-sketch": (351_342_726, 722),
 }
-TINY = dict(image_size=8, num_channels=32, num_res_blocks=1, channel_mult="1",
-            attention_resolutions="8", num_head_channels=16, text_ctx=8, xf_width=32,
-            xf_layers=1, xf_heads=2, n_vocab=50, dropout=0.5)
+# The project's toy widths at 8x8, with dropout on (some tests check it acts).
+TINY = dict(tiny_options("glide-base"), image_size=8, channel_mult="1", attention_resolutions="8",
+            text_ctx=8, n_vocab=50, dropout=0.5)
 
 
 @pytest.mark.parametrize("preset", sorted(OFFICIAL_COUNTS))
@@ -204,7 +204,8 @@ def test_piti_encoder_follows_the_official_derivation():
 
 
 def test_small_piti_encoder_builds_and_runs():
-    opts = dict(TINY, mode="coco", xf_width=512, encoder_width=64, encoder_layers=2,
+    opts = dict(TINY, family="piti", mode="coco", super_res=0, xf_width=512, encoder_width=64,
+                encoder_layers=2,
                 encoder_heads=4, dropout=0.0)
     params = abstract_params(opts)
     enc = params["encoder"]

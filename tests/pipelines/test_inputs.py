@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from glide_jax import images
 from glide_jax.data.conditions import colorize_labels
 from glide_jax.pipelines import inputs, presets
 
@@ -52,7 +53,7 @@ def test_squashes_to_256_nearest(tmp_path):
 @pytest.mark.parametrize("ref, message", [
     (np.zeros((256, 256, 3), np.float32), "batched"),
     (np.zeros((1, 128, 96, 3), np.float32), "256x256, got 128x96"),
-    (np.zeros((1, 256, 256, 1), np.float32), "expects 3 condition channel"),
+    (np.zeros((1, 256, 256, 1), np.float32), "must have 3 channels, got"),
     (np.zeros((1, 256, 256, 3), np.uint8), "must be float"),
     (np.full((1, 256, 256, 3), 3.0, np.float32), r"\[-1, 1\]"),
     (np.full((1, 256, 256, 3), np.nan, np.float32), "NaN"),
@@ -79,9 +80,9 @@ def test_bad_files(tmp_path):
 
 def test_to_uint8_grid_prompts(tmp_path):
     x = np.array([-1.0, -0.99, 0.0, 0.999, 1.0, 1.2], np.float32)
-    np.testing.assert_array_equal(inputs.to_uint8(x), [0, 1, 128, 255, 255, 255])
-    np.testing.assert_array_equal(inputs.to_uint8(x, "trunc"), [0, 1, 127, 254, 255, 255])
-    grid = inputs.make_grid(np.zeros((5, 4, 4, 3), np.uint8), pad=1)
+    np.testing.assert_array_equal(images.to_uint8(x), [0, 1, 128, 255, 255, 255])
+    np.testing.assert_array_equal(images.to_uint8(x, "trunc"), [0, 1, 127, 254, 255, 255])
+    grid = images.make_grid(np.zeros((5, 4, 4, 3), np.uint8), pad=1)
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
     (tmp_path / "p.txt").write_text("a cat\n\n a dog \n")
     assert inputs.read_prompts("x | y", str(tmp_path / "p.txt")) == ["x", "y", "a cat", "a dog"]
@@ -89,17 +90,29 @@ def test_to_uint8_grid_prompts(tmp_path):
 
 def test_recipes_and_overrides():
     piti = presets.get_recipe("piti")
-    assert (piti.base.respacing, piti.base.sampler, piti.quantisation) == ("250", "ancestral",
+    assert (piti.base.respacing, piti.base.sampler, piti.quantization) == ("250", "ancestral",
                                                                            "truncate")
     assert (piti.upsample.respacing, piti.upsample.temperature) == ("fast27", 0.997)
     glide = presets.get_recipe("glide")
-    assert (glide.base.guidance_scale, glide.upsample.sampler, glide.quantisation) == (3.0, "ddim",
+    assert (glide.base.guidance_scale, glide.upsample.sampler, glide.quantization) == (3.0, "ddim",
                                                                                        "round")
     r = presets.with_overrides("piti", steps=100, guidance_scale=1.5, sampler="dpm-solver",
                                upsample_steps="ddim25")
     assert (r.base.respacing, r.base.guidance_scale, r.base.sampler) == ("100", 1.5, "dpm-solver")
-    assert r.upsample.respacing == "ddim25" and r.quantisation == "truncate"
+    assert r.upsample.respacing == "ddim25" and r.quantization == "truncate"
     with pytest.raises(ValueError, match="sampler must be one of"):
         presets.with_overrides("piti", sampler="euler")
     with pytest.raises(ValueError, match="unknown recipe"):
         presets.get_recipe("dalle")
+
+
+def test_resize_nearest_picks_the_source_pixels():
+    """Non-constant images, so a wrong index rule shows: 4x4 -> 8x8 repeats, 8x8 -> 4x4 takes
+    every second pixel, and a non-integer ratio takes floor(i * H / size)."""
+    x = np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3)
+    np.testing.assert_array_equal(images.resize_nearest(x, 8), x.repeat(2, 1).repeat(2, 2))
+    np.testing.assert_array_equal(images.resize_nearest(x.repeat(2, 1).repeat(2, 2), 4), x)
+    y = images.resize_nearest(x, 6)
+    idx = np.arange(6) * 4 // 6
+    np.testing.assert_array_equal(y, x[:, idx][:, :, idx])
+    assert y.shape == (2, 6, 6, 3)

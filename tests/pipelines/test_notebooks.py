@@ -1,5 +1,4 @@
 """Every notebook runs top to bottom in tiny mode (random tiny models, a few steps, CPU)."""
-import os
 import pathlib
 
 import nbformat

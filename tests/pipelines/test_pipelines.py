@@ -74,7 +74,7 @@ def test_piti_sketches_from_files(data_dir):
     files = sorted((data_dir / "piti_samples" / "test_imgs_sketch").glob("*.png"))[:2]
     out = pipe([str(f) for f in files], steps="2", sampler="ddim")
     assert out.images.shape == (2, 16, 16, 3)
-    with pytest.raises(ValueError, match="expects 1 condition channel"):
+    with pytest.raises(ValueError, match="must have 1 channels, got 3"):
         pipe(np.zeros((1, 256, 256, 3), np.float32))
 
 

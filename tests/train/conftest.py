@@ -16,6 +16,12 @@ jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def one_device():
+    """In-process training tests run on one of the 8 virtual devices: sharding is tested where
+    it is the point (test_step, the two-process run), and one device compiles and runs faster."""
+    return jax.devices()[:1]
+
+
 def load_config(name: str, arg: str = ""):
     """get_config(arg) of configs/<name>.py, unlocked for the test to edit."""
     import importlib.util
@@ -35,8 +41,9 @@ def tiny_config(**train):
     return config
 
 
-def run_main(args, timeout=600, **kwargs):
-    """Runs `python -m glide_jax.main ARGS` in a subprocess (1 CPU device); returns the result."""
+def run_main(args, timeout=540, **kwargs):
+    """Runs `python -m glide_jax.main ARGS` in a subprocess (1 CPU device); returns the result.
+    On timeout the child is killed (subprocess.run) and TimeoutExpired fails the test."""
     import subprocess
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
                JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))

@@ -9,13 +9,25 @@ CONFIGS = sorted(p.stem for p in (ROOT / "configs").glob("*.py"))
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_every_config_validates(name):
+    """As their docstrings run them: PITI configs with GLIDE's checkpoint for the decoder."""
     config = load_config(name)
+    overrides = {}
+    if config.model.family == "piti" and not config.init.from_scratch:
+        overrides = {"init.torch_checkpoint": "/ckpt/base.pt"}
+        with pytest.raises(config_lib.ConfigError, match="random weights"):
+            config_lib.resolve(config, config_lib.phase_names(config)[0])
     for phase in config_lib.phase_names(config):
-        config_lib.resolve(config, phase)
+        config_lib.resolve(config, phase, overrides)
+
+
+GLIDE_BASE = {"init.torch_checkpoint": "/ckpt/base.pt"}
 
 
 def test_piti_stages_follow_the_recipe():
     config = load_config("coco_stuff", "stage1")
+    config.unlock()
+    config.init.torch_checkpoint = "/ckpt/base.pt"
+    config.lock()
     s1 = config_lib.resolve(config, config_lib.stage_name(config))
     assert (s1.train.trainable, s1.data.uncond_p, s1.optim.learning_rate) == ("encoder", 0.0, 3.5e-5)
     s1c = config_lib.resolve(config, "1c")
@@ -30,7 +42,7 @@ def test_piti_stages_follow_the_recipe():
 def test_command_line_wins_over_the_stage():
     config = load_config("coco_stuff", "stage2")
     resolved = config_lib.resolve(config, "stage2", {"optim.learning_rate": 1e-5,
-                                                     "stage": "stage2"})
+                                                     "stage": "stage2", **GLIDE_BASE})
     assert resolved.optim.learning_rate == 1e-5 and resolved.train.trainable == "all"
 
 
@@ -66,6 +78,7 @@ def test_contradictions_name_the_key(updates, match):
 def test_upsampler_condition_dropout_is_a_contradiction():
     config = load_config("coco_stuff_upsample")
     config.data.uncond_p = 0.2
+    config.init.torch_checkpoint = "/ckpt/upsample.pt"
     with pytest.raises(config_lib.ConfigError, match=r"data\.uncond_p"):
         config_lib.validate_config(config)
 

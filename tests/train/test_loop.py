@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from glide_jax.data import pipeline as input_pipeline
-from glide_jax.train import checkpoints, config_lib, evaluate, train
-from tests.train.conftest import ROOT, run_main, tiny_config
+from glide_jax import saved_params
+from glide_jax.train import config_lib, evaluate, train
+from tests.train.conftest import one_device, ROOT, run_main, tiny_config
 
 
 def _state(workdir, step):
-    manager = checkpoints.create_manager(str(workdir), read_only=True)
-    return checkpoints.numpy_state(manager, step)
+    with saved_params.reader(str(workdir)) as manager:
+        return saved_params.numpy_state(manager, step)
 
 
 def test_main_end_to_end_writes_checkpoint_events_grid_and_evaluates(tmp_path):
@@ -25,11 +26,11 @@ def test_main_end_to_end_writes_checkpoint_events_grid_and_evaluates(tmp_path):
                        "--config.train.num_steps=4", "--config.checkpoint.every=2",
                        "--config.train.log_every=2"])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert checkpoints.latest_step(str(tmp_path)) == 4
+    assert saved_params.latest_step(str(tmp_path)) == 4
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
     assert (tmp_path / "samples" / "train_final.png").exists()
     assert "train/loss_q0" in result.stderr and "images_per_sec" in result.stderr
-    params, options = checkpoints.load_for_sampling(str(tmp_path))
+    params, options = saved_params.load_for_sampling(str(tmp_path))
     assert options["image_size"] == 16 and "output_blocks_0" in params
 
     config = config_lib.resolve(tiny_config())
@@ -45,10 +46,10 @@ def test_resume_is_bit_exact(tmp_path):
         c.checkpoint.every = 2
         return config_lib.resolve(c)
 
-    train.train_phase(config(6), str(tmp_path / "straight"))
-    train.train_phase(config(3), str(tmp_path / "resumed"))
-    assert checkpoints.latest_step(str(tmp_path / "resumed")) == 3
-    train.train_phase(config(6), str(tmp_path / "resumed"))
+    train.train_phase(config(6), str(tmp_path / "straight"), one_device())
+    train.train_phase(config(3), str(tmp_path / "resumed"), one_device())
+    assert saved_params.latest_step(str(tmp_path / "resumed")) == 3
+    train.train_phase(config(6), str(tmp_path / "resumed"), one_device())
     a, b = _state(tmp_path / "straight", 6), _state(tmp_path / "resumed", 6)
     flat_a, flat_b = jax.tree.leaves(a), jax.tree.leaves(b)
     assert len(flat_a) == len(flat_b) and int(a["step"]) == 6
@@ -94,8 +95,8 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, nan_at_
     c.checkpoint.every = 2
     with pytest.raises(train.NonFiniteLossError, match=r"at step 5 .*last good checkpoint: "
                                                        r"step 4"):
-        train.train_phase(config_lib.resolve(c), str(tmp_path))
-    assert checkpoints.latest_step(str(tmp_path)) == 4
+        train.train_phase(config_lib.resolve(c), str(tmp_path), one_device())
+    assert saved_params.latest_step(str(tmp_path)) == 4
     state = _state(tmp_path, 4)
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(state["params"]))
 
@@ -103,20 +104,34 @@ def test_nan_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, nan_at_
 def test_nan_skip_policy_skips_the_update(tmp_path, nan_at_step_5):
     c = tiny_config(num_steps=6, nan_policy="skip")
     c.checkpoint.every = 6
-    train.train_phase(config_lib.resolve(c), str(tmp_path))
+    train.train_phase(config_lib.resolve(c), str(tmp_path), one_device())
     state = _state(tmp_path, 6)
     assert int(state["step"]) == 6
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(state["params"]))
 
 
-def _start(workdir, extra=()):
+@pytest.fixture
+def started():
+    """Processes a test starts; any still running at teardown (a failed or timed-out test) are
+    killed."""
+    procs = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _start(started, workdir, extra=()):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
                JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "glide_jax.main", "--config=configs/glide_base.py:tiny",
          f"--workdir={workdir}", "--config.train.num_steps=100000", "--config.train.log_every=1",
          "--config.sample_grid.num_images=0", *extra],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started.append(proc)
+    return proc
 
 
 def _wait_for(proc, needle, count=1, timeout=240):
@@ -133,24 +148,24 @@ def _wait_for(proc, needle, count=1, timeout=240):
     raise AssertionError(f"never saw {needle!r} x{count}:\n" + "".join(lines[-30:]))
 
 
-def test_crash_during_saves_and_sigterm_leave_restorable_checkpoints(tmp_path):
+def test_crash_during_saves_and_sigterm_leave_restorable_checkpoints(tmp_path, started):
     # SIGKILL while asynchronous saves run every step: the latest finished checkpoint loads.
-    proc = _start(tmp_path, ["--config.checkpoint.every=1", "--config.checkpoint.keep=2"])
+    proc = _start(started, tmp_path, ["--config.checkpoint.every=1", "--config.checkpoint.keep=2"])
     _wait_for(proc, "Finished saving checkpoint", count=3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
-    crashed_at = checkpoints.latest_step(str(tmp_path))
+    crashed_at = saved_params.latest_step(str(tmp_path))
     assert crashed_at is not None and crashed_at >= 3
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(
-        checkpoints.load_params(str(tmp_path), "params")))
+        saved_params.load_params(str(tmp_path), "params")))
 
     # Resume from it, then SIGTERM: a checkpoint at the current step, exit status 143.
-    proc = _start(tmp_path, ["--config.checkpoint.every=100000"])
+    proc = _start(started, tmp_path, ["--config.checkpoint.every=100000"])
     _wait_for(proc, f"resuming from step {crashed_at}")
     _wait_for(proc, "train/loss", count=2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
-    stopped_at = checkpoints.latest_step(str(tmp_path))
+    stopped_at = saved_params.latest_step(str(tmp_path))
     assert stopped_at > crashed_at
     assert int(_state(tmp_path, stopped_at)["step"]) == stopped_at

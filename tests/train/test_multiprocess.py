@@ -1,12 +1,12 @@
-"""Two processes on localhost (jax.distributed + gloo CPU collectives) train, save and resume."""
+"""Two processes on localhost (jax.distributed + gloo CPU collectives) train, save and resume
+(in CI: a few steps of the tiny config, about two minutes)."""
 import os
 import socket
 import subprocess
 import sys
 
-import pytest
 
-from glide_jax.train import checkpoints
+from glide_jax import saved_params
 from tests.train.conftest import ROOT
 
 
@@ -24,23 +24,28 @@ def _run_two(workdir, steps):
         [sys.executable, "-m", "glide_jax.main", "--config=configs/glide_base.py:tiny",
          f"--workdir={workdir}", f"--coordinator_address=localhost:{port}",
          "--num_processes=2", f"--process_id={i}", f"--config.train.num_steps={steps}",
-         "--config.checkpoint.every=2", "--config.train.log_every=2"],
+         "--config.checkpoint.every=2", "--config.train.log_every=2",
+         "--config.sample_grid.num_images=0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in range(2)]
-    outs = [p.communicate(timeout=600)[0] for p in procs]
+    try:
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:  # never leave a process behind (one may wait forever for its peer)
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-3000:]
     return outs
 
 
-@pytest.mark.slow
 def test_two_processes_train_save_and_resume(tmp_path):
     outs = _run_two(tmp_path, 2)
     assert "process 1 of 2; 2 local / 4 global devices" in outs[1]
-    assert checkpoints.latest_step(str(tmp_path)) == 2
+    assert saved_params.latest_step(str(tmp_path)) == 2
     assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(
         os.listdir(tmp_path / "checkpoints" / "2" / "data"))
     outs = _run_two(tmp_path, 4)
     assert "resuming from step 2" in outs[0] and "resuming from step 2" in outs[1]
-    assert checkpoints.latest_step(str(tmp_path)) == 4
-    assert (tmp_path / "samples" / "train_final.png").exists()
+    assert saved_params.latest_step(str(tmp_path)) == 4

@@ -4,8 +4,9 @@ encoder keeps this within CI's budget)."""
 import jax
 import numpy as np
 
-from glide_jax.train import checkpoints, config_lib, train
-from tests.train.conftest import load_config, run_main
+from glide_jax import saved_params
+from glide_jax.train import config_lib, train
+from tests.train.conftest import one_device, load_config, run_main
 
 
 def _phase(name, steps, init_from=""):
@@ -30,10 +31,10 @@ def test_stage1_freezes_decoder_and_stage2_trains_it(tmp_path):
     # Stage 1 starts from a trained decoder, as in PITI: from a fresh one (zero-initialised output
     # convs) the encoder's gradient would be exactly zero.
     dirs = {name: str(tmp_path / name) for name in ("pretrain", "stage1", "stage2")}
-    train.train_phase(_phase("pretrain", 2), dirs["pretrain"])
-    train.train_phase(_phase("stage1", 2, dirs["pretrain"]), dirs["stage1"])
-    train.train_phase(_phase("stage2", 2, dirs["stage1"]), dirs["stage2"])
-    before, s1, s2 = (checkpoints.load_params(dirs[n], "params")
+    train.train_phase(_phase("pretrain", 2), dirs["pretrain"], one_device())
+    train.train_phase(_phase("stage1", 2, dirs["pretrain"]), dirs["stage1"], one_device())
+    train.train_phase(_phase("stage2", 2, dirs["stage1"]), dirs["stage2"], one_device())
+    before, s1, s2 = (saved_params.load_params(dirs[n], "params")
                       for n in ("pretrain", "stage1", "stage2"))
 
     assert all(_leaves_equal(s1["decoder"], before["decoder"]))   # stage 1: decoder untouched
@@ -50,14 +51,14 @@ def test_demo_phases_end_to_end(tmp_path):
                        "--config.sample_grid.steps=2"], timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     for phase in ("pretrain", "stage1", "stage2"):
-        assert checkpoints.latest_step(str(tmp_path / phase)) == 2
+        assert saved_params.latest_step(str(tmp_path / phase)) == 2
         assert (tmp_path / phase / "samples" / f"{phase}_final.png").exists()
 
 
 def test_eval_reports_how_much_the_condition_helps():
     from glide_jax.train.evaluate import evaluate
     from glide_jax.train.setup import build, initial_state
-    setup = build(_phase("stage2", 1))
+    setup = build(_phase("stage2", 1), one_device())
     fresh = initial_state(setup).params
     # A fresh ADM decoder outputs exactly zero (zero-initialised output convs): no gain.
     metrics = evaluate(setup, fresh, 1, 8)

@@ -20,17 +20,17 @@ def get_sample_config() -> config_dict.ConfigDict:
     c.upsample_checkpoint = ""
     c.use_ema = True
     c.upsample = True                 # False: write the 64x64 base samples only
-    # Recipe and overrides (spec 8): "" picks "piti" for PITI models, "glide" / "glide-inpaint".
+    # Recipe and overrides (glide_jax.pipelines.presets): "" picks "piti" for PITI models, "glide" / "glide-inpaint".
     c.recipe = ""
     c.sampler = config_dict.placeholder(str)            # ancestral | ddim | dpm-solver
     c.steps = config_dict.placeholder(str)              # respacing: "250", "100", "fast27", "ddim50"
     c.guidance_scale = config_dict.placeholder(float)
-    c.guidance_normalise = config_dict.placeholder(float)  # 0 = plain CFG; (0, 1] blend
+    c.guidance_normalize = config_dict.placeholder(float)  # 0 = plain CFG; (0, 1] blend
     c.temperature = config_dict.placeholder(float)
     c.upsample_sampler = config_dict.placeholder(str)
     c.upsample_steps = config_dict.placeholder(str)
     c.upsample_temperature = config_dict.placeholder(float)
-    c.quantisation = config_dict.placeholder(str)       # round | truncate | none
+    c.quantization = config_dict.placeholder(str)       # round | truncate | none
     # Reading conditions.
     c.mask_format = "auto"            # auto | color | labels (COCO-Stuff ids, colourised)
     c.sketch_polarity = "auto"        # auto | white_on_black | black_on_white
