@@ -45,7 +45,7 @@ setup(
     version="0.1.0",
     description="GLIDE and PITI pixel-space diffusion (image-to-image translation) in JAX/Flax",
     packages=find_packages(include=["glide_jax", "glide_jax.*"]),
-    package_data={"glide_jax": ["py.typed"]},
+    package_data={"glide_jax": ["py.typed", "assets/demo_prior/*"]},
     python_requires=">=3.11",  # jax 0.10.2 needs Python 3.11+
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

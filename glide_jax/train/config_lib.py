@@ -100,6 +100,11 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
     c.eval.every = 0                   # 0: no periodic validation losses during training
     c.eval.num_batches = 8
     c.eval.batch_size = 0              # 0: train.batch_size
+    # Mask fidelity (glide_jax.data.fidelity; the synthetic demo domain): samples for this many
+    # validation masks with the grid's sampler, steps and guidance, their mIoU beside the
+    # ceiling (ground truth) and floors (null condition; ground truth vs other masks), after the
+    # last phase and in --mode=eval. 0: off.
+    c.eval.fidelity_examples = 0
 
     c.sample_grid = ml_collections.ConfigDict()
     c.sample_grid.every = 20_000       # 0: never; a grid is also written when a phase ends
@@ -108,6 +113,7 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
     c.sample_grid.sampler = "ancestral"  # ancestral (PITI's p_sample_loop) | ddim (eta 0)
     c.sample_grid.guidance_scale = 1.0  # PITI's sample_c
     c.sample_grid.use_ema = True
+    c.sample_grid.fidelity = False     # log the grid samples' mask mIoU (demo domain: synthetic)
 
     c.sample = get_sample_config()
     c.stage = ""
@@ -274,6 +280,12 @@ def _validate_init_and_checkpoint(config, opts) -> None:
           f"{i.from_workdir_part!r} not in {WORKDIR_PARTS}")
     _need(i.from_workdir_part == "all" or opts["family"] == "piti", "init.from_workdir_part",
           "encoder/decoder parts exist only for PITI models")
+    fidelity = config.sample_grid.fidelity or config.eval.fidelity_examples > 0
+    _need(not fidelity or (config.data.name == "synthetic" and config.data.mode == "coco"),
+          "sample_grid.fidelity / eval.fidelity_examples",
+          "mask fidelity is defined for the synthetic demo domain's colour masks (data.name "
+          f"'synthetic', data.mode 'coco'), got {config.data.name!r} / {config.data.mode!r}")
+    _need(config.eval.fidelity_examples >= 0, "eval.fidelity_examples", "must be >= 0")
     _need(config.sample_grid.sampler in GRID_SAMPLERS, "sample_grid.sampler",
           f"{config.sample_grid.sampler!r} not in {GRID_SAMPLERS}")
     _need(ck.every > 0 and ck.keep >= 1, "checkpoint.every", "checkpoint.every and "

@@ -62,6 +62,12 @@ def run(config, workdir: str) -> Dict[str, float]:
     for label, params in (("ema", state.ema_params[0]), ("params", state.params)):
         metrics = evaluate(setup, params, config.eval.num_batches, batch_size)
         results.update({k.replace("eval/", f"eval_{label}/"): v for k, v in metrics.items()})
+    if config.eval.fidelity_examples:
+        from glide_jax.train import fidelity_eval
+        params = state.ema_params[0] if config.sample_grid.use_ema else state.params
+        results.update(fidelity_eval.evaluate_fidelity(setup, params,
+                                                       config.eval.fidelity_examples))
+        fidelity_eval.log(results)
     if jax.process_index() == 0:
         out_dir = epath.Path(workdir) / "eval"
         out_dir.mkdir(parents=True, exist_ok=True)

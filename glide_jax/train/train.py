@@ -7,6 +7,7 @@ phase starts from the previous phase's final checkpoint (EMA params unless confi
 """
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -19,6 +20,7 @@ from etils import epath
 from glide_jax import parallel
 from glide_jax.data import pipeline as input_pipeline
 from glide_jax.train import checkpoints, config_lib, sharding
+from glide_jax.train import fidelity_eval
 from glide_jax.train import metrics as train_metrics
 from glide_jax.train import step as step_lib
 from glide_jax.train.evaluate import evaluate
@@ -177,8 +179,26 @@ def _loop(setup, state, start, manager, record, train_iter, writer, grids, workd
                 grids(state, workdir, f"{name}_{step:06d}", writer)
     manager.wait_until_finished()
     path = grids(state, workdir, f"{name}_final", writer) if grids else None
+    if config.eval.fidelity_examples:
+        params = state.ema_params[0] if config.sample_grid.use_ema else state.params
+        report_fidelity(setup, params, workdir, num_steps, writer)
     writer.flush()
     logging.info("phase %r done at step %d; samples: %s", name, num_steps, path)
+
+
+def report_fidelity(setup, params, workdir: str, step: int, writer) -> dict:
+    """Mask fidelity (train.fidelity_eval) to TensorBoard, WORKDIR/eval/fidelity_step_N.json and
+    the log (and stdout, the main job's last words)."""
+    metrics = fidelity_eval.evaluate_fidelity(setup, params, setup.config.eval.fidelity_examples)
+    writer.write_scalars(step, metrics)
+    if jax.process_index() == 0:
+        out = epath.Path(workdir) / "eval"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"fidelity_step_{step:06d}.json").write_text(
+            json.dumps({"step": step, **metrics}, indent=1, sort_keys=True))
+        print(fidelity_eval.describe(metrics), flush=True)
+    fidelity_eval.log(metrics)
+    return metrics
 
 
 def phase_workdirs(config, workdir: str) -> List[tuple]:

@@ -7,6 +7,8 @@ Sampling runs the diffusion package's ancestral (or DDIM, eta 0) loop over a res
 from __future__ import annotations
 
 
+import logging
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,6 +68,7 @@ class GridMaker:
         g = config.sample_grid
         self.mesh = mesh
         self.batch = val_batch
+        self.fidelity = bool(g.fidelity)
         self.sample = make_sample_fn(model, options, g.steps, float(g.guidance_scale),
                                      end_token, g.sampler)
         self.use_ema = bool(g.use_ema)
@@ -87,8 +90,15 @@ class GridMaker:
         return full
 
     def __call__(self, state, workdir: str, name: str, writer=None) -> str:
-        return write_grid(workdir, name, self.host_batch(), self.samples(state), writer,
-                          int(state.step))
+        batch, samples, step = self.host_batch(), self.samples(state), int(state.step)
+        if self.fidelity:  # the grid's own mask mIoU (a handful of masks: a rough number)
+            from glide_jax.data import fidelity
+            miou = fidelity.mask_fidelity(
+                samples, fidelity.labels_from_colour_masks(batch["ref_ori"]))["miou"]
+            logging.info("grid %s: mask mIoU %.3f over its %d masks", name, miou, len(samples))
+            if writer is not None:
+                writer.write_scalars(step, {"grid/miou": miou})
+        return write_grid(workdir, name, batch, samples, writer, step)
 
 
 __all__ = ["GridMaker", "make_sample_fn", "grid_image", "write_grid"]

@@ -78,9 +78,9 @@ def test_glide_checkpoint_initialises_a_piti_decoder(tmp_path):
 def test_piti_decoder_from_nothing_is_refused_unless_asked():
     config = load_config("demo")
     with config.unlocked():
-        config.init.from_scratch = False
+        config.init.torch_checkpoint, config.init.from_scratch = "", False
     with pytest.raises(config_lib.ConfigError, match="random weights.*glide-decoder"):
-        config_lib.resolve(config, "pretrain")
+        config_lib.resolve(config, "stage1")
     with config.unlocked():
         config.init.from_scratch = True
-    config_lib.resolve(config, "pretrain")
+    config_lib.resolve(config, "stage1")
