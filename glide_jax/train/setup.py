@@ -66,11 +66,13 @@ def build(config, devices=None) -> Setup:
     lr_fn = state_lib.learning_rate_schedule(config.optim)
     step_fn = step_lib.make_train_step(model, diffusion, sampler, tx, options, config, mask, lr_fn)
     rep = parallel.replicated(mesh)
-    train_step = jax.jit(step_fn, in_shardings=(shardings, parallel.batch_sharding(mesh)),
-                         out_shardings=(shardings, rep), donate_argnums=0)
-    eval_step = jax.jit(step_lib.make_eval_step(model, diffusion, options),
-                        in_shardings=(shardings.params, parallel.batch_sharding(mesh), rep),
-                        out_shardings=rep)
+    train_step = sharding.CompiledAhead(jax.jit(
+        step_fn, in_shardings=(shardings, parallel.batch_sharding(mesh)),
+        out_shardings=(shardings, rep), donate_argnums=0), f"train_step/{config.stage or ''}")
+    eval_step = sharding.CompiledAhead(jax.jit(
+        step_lib.make_eval_step(model, diffusion, options),
+        in_shardings=(shardings.params, parallel.batch_sharding(mesh), rep),
+        out_shardings=rep), f"eval_step/{config.stage or ''}")
     return Setup(config, options, model, diffusion, sampler, tx, mesh, abstract_state,
                  shardings, train_step, eval_step, make_tokenizer(config, options))
 

@@ -8,6 +8,7 @@ get the same sharding. Batches are split along the batch axis over both mesh axe
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import jax
@@ -57,3 +58,41 @@ def describe(tree: Any) -> str:
         else:
             replicated_n += getattr(x, "size", 0)
     return f"{sharded:,} elements sharded over fsdp, {replicated_n:,} replicated"
+
+
+_BARRIERS = itertools.count()  # barrier names must be unique within a run; every process
+                               # compiles the same steps in the same order
+
+
+class CompiledAhead:
+    """A jitted step that is compiled before its first run and, with several processes, run
+    for the first time only once every process has compiled it.
+
+    The first run of a computation spanning processes sets up the CPU collectives (gloo), which
+    wait 30 s for a late peer; a process that compiles slower than that (a loaded host) would
+    fail the run. Compiling ahead (`lower().compile()`) and then meeting at a barrier of the
+    coordination service (orbax's `sync_global_processes`, generous timeout) keeps the peers
+    together. One executable is kept per input signature (shapes, dtypes, shardings).
+    """
+
+    def __init__(self, jitted, label: str, timeout_s: int = 1800):
+        self._jitted, self._label, self._timeout = jitted, label, timeout_s
+        self._compiled: dict = {}
+
+    def lower(self, *args):
+        return self._jitted.lower(*args)
+
+    def __call__(self, *args):
+        leaves, treedef = jax.tree.flatten(args)
+        key = (treedef, tuple((np.shape(x), getattr(x, "dtype", type(x)),
+                               getattr(x, "sharding", None)) for x in leaves))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._jitted.lower(*args).compile()
+            if jax.process_count() > 1:
+                from orbax.checkpoint import multihost
+                multihost.sync_global_processes(
+                    f"glide_jax/{self._label}/compiled/{next(_BARRIERS)}",
+                    timeout=self._timeout, processes=set(range(jax.process_count())))
+            self._compiled[key] = compiled
+        return compiled(*args)
