@@ -18,6 +18,7 @@ from glide_jax import parallel, saved_params
 from glide_jax.data import pipeline as input_pipeline
 from glide_jax.train import checkpoints
 from glide_jax.train import metrics as train_metrics
+from glide_jax.train import state as state_lib
 from glide_jax.train import step as step_lib
 from glide_jax.train.setup import Setup, build, restore_target
 from glide_jax.train.step import MODEL_BATCH_KEYS
@@ -64,7 +65,7 @@ def run(config, workdir: str) -> Dict[str, float]:
         results.update({k.replace("eval/", f"eval_{label}/"): v for k, v in metrics.items()})
     if config.eval.fidelity_examples:
         from glide_jax.train import fidelity_eval
-        params = state.ema_params[0] if config.sample_grid.use_ema else state.params
+        params = state_lib.sampling_params(state, config.sample_grid.use_ema)
         results.update(fidelity_eval.evaluate_fidelity(setup, params,
                                                        config.eval.fidelity_examples))
         fidelity_eval.log(results)

@@ -66,7 +66,7 @@ _BARRIERS = itertools.count()  # barrier names must be unique within a run; ever
 
 class CompiledAhead:
     """A jitted step that is compiled before its first run and, with several processes, run
-    for the first time only once every process has compiled it.
+    for the first time only once every process has compiled it (one process: plain jit).
 
     The first run of a computation spanning processes sets up the CPU collectives (gloo), which
     wait 30 s for a late peer; a process that compiles slower than that (a loaded host) would
@@ -83,6 +83,8 @@ class CompiledAhead:
         return self._jitted.lower(*args)
 
     def __call__(self, *args):
+        if jax.process_count() == 1:  # nothing to wait for: jit's own cache, no per-step work
+            return self._jitted(*args)
         leaves, treedef = jax.tree.flatten(args)
         key = (treedef, tuple((np.shape(x), getattr(x, "dtype", type(x)),
                                getattr(x, "sharding", None)) for x in leaves))

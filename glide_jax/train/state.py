@@ -75,6 +75,11 @@ def trainable_mask(params, trainable: str):
     return jax.tree.map(lambda label: label == "train", param_labels(params, trainable))
 
 
+def sampling_params(state, use_ema: bool):
+    """The params grids, evaluations and fidelity sample with: the first EMA copy or the raw."""
+    return state.ema_params[0] if use_ema else state.params
+
+
 def update_ema(ema_params, params, rates):
     """ema <- rate * ema + (1 - rate) * params, per rate (PITI: no warmup or bias correction)."""
     return tuple(jax.tree.map(lambda e, p, r=r: r * e + (1.0 - r) * p, ema, params)

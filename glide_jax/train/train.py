@@ -22,6 +22,7 @@ from glide_jax.data import pipeline as input_pipeline
 from glide_jax.train import checkpoints, config_lib, sharding
 from glide_jax.train import fidelity_eval
 from glide_jax.train import metrics as train_metrics
+from glide_jax.train import state as state_lib
 from glide_jax.train import step as step_lib
 from glide_jax.train.evaluate import evaluate
 from glide_jax.train.setup import build, restore_or_init
@@ -165,7 +166,7 @@ def _loop(setup, state, start, manager, record, train_iter, writer, grids, workd
                 last_time, last_step = now, step
                 writer.write_scalars(step, summary)
             if config.eval.every and (step % config.eval.every == 0 or last):
-                params = state.ema_params[0] if config.sample_grid.use_ema else state.params
+                params = state_lib.sampling_params(state, config.sample_grid.use_ema)
                 last_eval = evaluate(setup, params, config.eval.num_batches, eval_batch)
                 writer.write_scalars(step, last_eval)
             if save or stop:
@@ -180,7 +181,7 @@ def _loop(setup, state, start, manager, record, train_iter, writer, grids, workd
     manager.wait_until_finished()
     path = grids(state, workdir, f"{name}_final", writer) if grids else None
     if config.eval.fidelity_examples:
-        params = state.ema_params[0] if config.sample_grid.use_ema else state.params
+        params = state_lib.sampling_params(state, config.sample_grid.use_ema)
         report_fidelity(setup, params, workdir, num_steps, writer)
     writer.flush()
     logging.info("phase %r done at step %d; samples: %s", name, num_steps, path)

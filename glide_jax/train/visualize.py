@@ -17,6 +17,7 @@ from jax.experimental import multihost_utils
 
 from glide_jax import images, model_fns, parallel
 from glide_jax.diffusion import process_from_options, sampling
+from glide_jax.train import state as state_lib
 from glide_jax.train.step import MODEL_BATCH_KEYS, model_kwargs
 
 SAMPLES_DIR = "samples"
@@ -75,7 +76,7 @@ class GridMaker:
 
     def samples(self, state) -> np.ndarray:
         """Samples for the grid batch from the state's (EMA) params, on every host."""
-        params = state.ema_params[0] if self.use_ema else state.params
+        params = state_lib.sampling_params(state, self.use_ema)
         batch = parallel.global_batch(self.batch, self.mesh, MODEL_BATCH_KEYS)
         key = jax.device_put(jax.random.PRNGKey(1234), parallel.replicated(self.mesh))
         return parallel.to_host(self.sample(params, batch, key))
