@@ -59,7 +59,7 @@ def make_config():
 
 def fake_batch(setup, batch_size):
     import numpy as np
-    from glide_jax.train.sharding import global_batch
+    from glide_jax.parallel import global_batch
     opts = setup.options
     size = opts["image_size"]
     rng = np.random.default_rng(0)

@@ -136,6 +136,16 @@ class GaussianDiffusion:
         """tables[name][t] broadcast to the full shape of `like` [B,H,W,C]."""
         return jnp.broadcast_to(self._extract(name, t, like.ndim), like.shape)
 
+    def p2_weight(self, t, gamma: float, k: float = 1.0):
+        """P2 weights 1 / (k + SNR(t))^gamma [B] float32, SNR = abar / (1 - abar) (Choi et al.
+        2022, "Perception Prioritized Training of Diffusion Models", P2-weighting
+        `gaussian_diffusion.py` `training_losses`): with gamma > 0 the mse term counts the noisy
+        steps, where the content and layout of an image are decided, more than the nearly clean
+        ones. gamma = 0 gives ones (the unweighted objective)."""
+        abar = self.alphas_cumprod
+        weight = (k + abar / (1.0 - abar)) ** -float(gamma)   # float64 table, then gathered
+        return jnp.asarray(weight.astype(np.float32))[t]
+
     def model_timesteps(self, t):
         """What the network is fed at index t: float32 [B] original timesteps
         (timestep_map[t], times 1000/original_num_steps when rescale_timesteps)."""

@@ -58,7 +58,7 @@ def create_model(options: Dict[str, Any]) -> nn.Module:
                               use_checkpoint=opts["use_checkpoint"], dtype=kwargs["dtype"],
                               width=width, layers=layers, heads=heads)
         decoder = PITIDecoder(in_channels=6 if super_res else 3, encoder_channels=width,
-                              super_res=super_res, **kwargs)
+                              super_res=super_res, spatial=opts["encoder_spatial"], **kwargs)
         cls = PITISuperResModel if super_res else PITIModel
         return cls(encoder=encoder, decoder=decoder)
     cls = {(False, False): Text2ImUNet, (False, True): SuperResText2ImUNet,

@@ -13,7 +13,10 @@ decoder's `transformer_proj` is `Linear(512, ...)` whatever the options say, so 
 forward runs only with `xf_width=512`; other widths are refused. `encoder_width`,
 `encoder_layers`, `encoder_heads` (default None: the official derivation) override the encoder's
 size for small demo models: a departure from the official architecture (the CNN's channels
-become w/16 .. w for width w), which no official checkpoint has.
+become w/16 .. w for width w), which no official checkpoint has. `encoder_spatial` (default
+False) adds the demo's direct spatial path from the encoder's token grid into the UNet
+(`PITIDecoder.spatial_proj_*`); it has no official counterpart, so the PyTorch converter refuses
+it by name.
 """
 from __future__ import annotations
 
@@ -51,7 +54,10 @@ def piti_model_and_diffusion_defaults(super_res: int = 0) -> Dict[str, Any]:
         use_fp16=False, super_res=0, mode="",
         # None: the official encoder (xf_width wide, xf_heads heads, 8 layers); set only for
         # small demo encoders, which depart from the official architecture.
-        encoder_width=None, encoder_layers=None, encoder_heads=None)
+        encoder_width=None, encoder_layers=None, encoder_heads=None,
+        # True adds a direct spatial path from the encoder's token grid into the UNet
+        # (PITIDecoder.spatial_proj): a departure for the CPU demo, not in any official model.
+        encoder_spatial=False)
     if super_res:
         options.update(image_size=256, num_res_blocks=2, noise_schedule="linear",
                        super_res=super_res)
@@ -101,7 +107,8 @@ _KNOWN_KEYS = frozenset(piti_model_and_diffusion_defaults()) | frozenset(
     model_and_diffusion_defaults())
 _BOOL_KEYS = ("xf_final_ln", "xf_padding", "use_scale_shift_norm", "resblock_updown", "use_fp16",
               "cache_text_emb", "inpaint", "learn_sigma", "use_checkpoint", "sigma_small",
-              "use_kl", "predict_xstart", "rescale_timesteps", "rescale_learned_sigmas")
+              "use_kl", "predict_xstart", "rescale_timesteps", "rescale_learned_sigmas",
+              "encoder_spatial")
 _POSITIVE_INT_KEYS = ("image_size", "num_channels", "num_res_blocks", "text_ctx", "xf_width",
                       "xf_layers", "xf_heads", "n_vocab", "diffusion_steps", "num_heads")
 _ENCODER_KEYS = ("encoder_width", "encoder_layers", "encoder_heads")
@@ -255,6 +262,9 @@ def validate_options(options: Dict[str, Any]) -> None:
         for key in _ENCODER_KEYS:
             if options.get(key) is not None:
                 _fail(key, options[key], "None or absent (only PITI has a task encoder)")
+        if options.get("encoder_spatial"):
+            _fail("encoder_spatial", options["encoder_spatial"],
+                  "False or absent (only PITI has a task encoder)")
         if options.get("xf_width", 512) % options.get("xf_heads", 8):
             _fail("xf_heads", options.get("xf_heads"), "a divisor of xf_width")
         if options.get("xf_width") == 0:

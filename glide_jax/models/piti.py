@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from glide_jax.models.glide import model_input
@@ -84,18 +85,43 @@ class TaskEncoder(nn.Module):
 
 class PITIDecoder(UNetModel):
     """GLIDE UNet conditioned on the encoder: emb += transformer_proj(xf_proj) and xf_out in
-    every attention block (encoder_channels = the encoder width, officially 512)."""
+    every attention block (encoder_channels = the encoder width, officially 512).
+
+    `spatial` (option `encoder_spatial`, a glide_jax departure that no official checkpoint has):
+    the encoder's 16x16 token grid also enters the UNet where it is: at the block that opens
+    each resolution level, the grid resized to that resolution goes through a zero-initialised
+    projection (`spatial_proj_<level>`, so the decoder starts as the official one) and is added to
+    the block's output. PITI routes a mask's layout through cross-attention only, which a
+    position-blind pretrained UNet learns slowly; this is the direct path.
+    """
     super_res: bool = False
+    spatial: bool = False
 
     def setup(self):
         super().setup()
         self.transformer_proj = Dense(4 * self.model_channels, self.encoder_channels,
                                       jnp.float32)
+        if self.spatial:
+            self.spatial_proj = [Dense(ch, self.encoder_channels, jnp.float32, zero_init=True)
+                                 for _, _, ch in self.level_starts()]
+
+    def _spatial_residuals(self, xf_out, height: int, width: int) -> dict:
+        b, n, w = xf_out.shape
+        side = int(round(n ** 0.5))
+        grid = xf_out.reshape(b, side, side, w)
+        out = {}
+        for (index, ds, _), proj in zip(self.level_starts(), self.spatial_proj):
+            size = (b, height // ds, width // ds, w)
+            resized = jax.image.resize(grid, size, "linear", antialias=True)
+            out[index] = proj(resized)
+        return out
 
     def __call__(self, x_t, timesteps, xf_proj, xf_out, low_res=None, train: bool = False):
         h = model_input(x_t, low_res, super_res=self.super_res)
         emb = self.time_embedding(timesteps) + self.transformer_proj(xf_proj)
-        return self.torso(h, emb, xf_out, train)
+        residuals = (self._spatial_residuals(xf_out, h.shape[1], h.shape[2]) if self.spatial
+                     else None)
+        return self.torso(h, emb, xf_out, train, residuals)
 
 
 class PITIModel(nn.Module):

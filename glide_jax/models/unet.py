@@ -208,13 +208,31 @@ class UNetModel(nn.Module):
         emb = timestep_embedding(timesteps, self.model_channels)
         return self.time_embed_2(nn.silu(self.time_embed_0(emb)))
 
-    def torso(self, h, emb, encoder_out=None, train: bool = False):
+    def level_starts(self) -> Tuple[Tuple[int, int, int], ...]:
+        """(input block index, downsample factor, channels) of the block that opens each
+        resolution level: the input conv, then the first block after each downsampling."""
+        starts, index, ds = [(0, 1, int(self.channel_mult[0] * self.model_channels))], 0, 1
+        for level, mult in enumerate(self.channel_mult):
+            index += self.num_res_blocks
+            if level != len(self.channel_mult) - 1:
+                index, ds = index + 1, ds * 2
+                ch = int(mult * self.model_channels)
+                starts.append((index, ds, ch))
+        return tuple(starts)
+
+    def torso(self, h, emb, encoder_out=None, train: bool = False, input_residuals=None):
         """UNet body and head: h [B, H, W, in_channels], emb [B, 4mc] f32,
-        encoder_out [B, S, encoder_channels] or None -> [B, H, W, out_channels] float32."""
+        encoder_out [B, S, encoder_channels] or None -> [B, H, W, out_channels] float32.
+
+        `input_residuals` {input block index: [B, h, w, channels]}, when given, are added to
+        those input blocks' outputs (before their skips are kept); None leaves the official
+        forward."""
         h = h.astype(self.dtype)
         skips = []
-        for block in self.input_blocks:
+        for i, block in enumerate(self.input_blocks):
             h = block(h, emb, encoder_out, train)
+            if input_residuals and i in input_residuals:
+                h = h + input_residuals[i].astype(h.dtype)
             skips.append(h)
         h = self.middle_block(h, emb, encoder_out, train)
         for block in self.output_blocks:

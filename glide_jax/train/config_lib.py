@@ -58,6 +58,10 @@ def base_config(preset: str) -> ml_collections.ConfigDict:
     c.train.schedule_sampler = "uniform"
     c.train.nan_policy = "stop"        # stop | skip (a non-finite loss or grad skips the update)
     c.train.extra_losses = ()          # names in glide_jax.train.step.EXTRA_LOSSES
+    # P2 weighting of the mse term, 1 / (p2_k + SNR(t))^p2_gamma (Choi et al. 2022); 0: off, as
+    # GLIDE and PITI train.
+    c.train.p2_gamma = 0.0
+    c.train.p2_k = 1.0
     c.train.log_every = 100
     c.train.profile = False            # clu Profile action for a few steps after the first log
 
@@ -236,6 +240,8 @@ def _validate_train(config) -> None:
           "batch_size must be positive and num_steps non-negative")
     _need(t.microbatches >= 1 and t.batch_size % t.microbatches == 0, "train.microbatches",
           f"{t.microbatches} must divide train.batch_size {t.batch_size}")
+    _need(t.p2_gamma >= 0 and t.p2_k > 0, "train.p2_gamma",
+          f"p2_gamma {t.p2_gamma} must be >= 0 and p2_k {t.p2_k} > 0")
     from glide_jax.train.step import EXTRA_LOSSES
     for name in t.extra_losses:
         _need(name in EXTRA_LOSSES, "train.extra_losses",

@@ -42,12 +42,24 @@ def learning_rate_schedule(optim) -> Callable[[jax.Array], jax.Array]:
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
 
 
+# Decoder params that only read the task encoder's output and exist in no official model (the
+# demo's spatial path, option encoder_spatial): the encoder-only stage trains them with it.
+ENCODER_SIDE_PREFIX = ("decoder", "spatial_proj")
+
+
+def _encoder_side(path) -> bool:
+    return path[0] == ENCODER_SIDE_PREFIX[0] and len(path) > 1 and \
+        str(path[1]).startswith(ENCODER_SIDE_PREFIX[1])
+
+
 def param_labels(params, trainable: str):
-    """'train' / 'frozen' per leaf: PITI's encoder-only stage freezes everything but `encoder`."""
+    """'train' / 'frozen' per leaf: PITI's encoder-only stage freezes everything but `encoder`
+    (and the decoder's spatial_proj_*, when the model has them)."""
     if trainable == "all":
         return jax.tree.map(lambda _: "train", params)
     flat = traverse_util.flatten_dict(params)
-    labels = {k: ("train" if k[0] == trainable else "frozen") for k in flat}
+    labels = {k: ("train" if k[0] == trainable or (trainable == "encoder" and _encoder_side(k))
+                  else "frozen") for k in flat}
     if "train" not in labels.values():
         raise ValueError(f"train.trainable={trainable!r}: the model has no {trainable!r} params "
                          f"(top-level: {sorted({k[0] for k in flat})})")
@@ -114,9 +126,14 @@ def load_torch_init(params: dict, init, options) -> dict:
     state_dict = convert.load_state_dict(init.torch_checkpoint)
     part, what = init.torch_part, f"init.torch_checkpoint {init.torch_checkpoint}"
     if part == "glide-decoder":
-        decoder, report = convert.glide_to_piti_decoder(state_dict, options)
+        # The official decoder comes from GLIDE; a spatial path (encoder_spatial, no official
+        # counterpart) keeps its zero initialisation.
+        decoder, report = convert.glide_to_piti_decoder(state_dict,
+                                                        dict(options, encoder_spatial=False))
         logging.info("decoder from GLIDE %s: %d tensors loaded, %d text tensors dropped",
                      init.torch_checkpoint, len(report.loaded), len(report.dropped))
+        decoder = {**decoder, **{k: v for k, v in params["decoder"].items()
+                                 if _encoder_side(("decoder", k))}}
         return _merge_part(params, {"decoder": decoder}, "decoder", what)
     if part in ("encoder", "decoder"):
         loaded = convert.torch_to_flax(state_dict, options, part=part)

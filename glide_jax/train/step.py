@@ -84,6 +84,7 @@ def make_grad_fn(model, diffusion, sampler, options, config):
     loss and its gradient, averaged over config.train.microbatches."""
     micro = int(config.train.microbatches)
     extra = tuple(config.train.extra_losses)
+    p2_gamma, p2_k = float(config.train.p2_gamma), float(config.train.p2_k)
 
     def grad_fn(state: TrainState, batch):
         step_key = jax.random.fold_in(state.rng, state.step)
@@ -96,7 +97,11 @@ def make_grad_fn(model, diffusion, sampler, options, config):
             terms = per_sample_losses(model, diffusion, options, extra, params, mb["batch"],
                                       mb["t"], mb["noise"], jax.random.fold_in(dropout_key, k),
                                       state.step)
-            return jnp.mean(terms["loss"] * mb["weights"]), terms
+            loss = terms["loss"]
+            if p2_gamma:
+                # P2 weighting of the mse term (logged mse stays unweighted).
+                loss = loss + (diffusion.p2_weight(mb["t"], p2_gamma, p2_k) - 1.0) * terms["mse"]
+            return jnp.mean(loss * mb["weights"]), terms
 
         value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
         inputs = dict(batch=batch, t=t, noise=noise, weights=weights)

@@ -64,6 +64,7 @@ def test_glide_checkpoint_initialises_a_piti_decoder(tmp_path):
         config.init.torch_checkpoint = str(tmp_path / "base.pt")
         config.init.torch_part = "glide-decoder"
         config.init.from_scratch = False
+        config.model.encoder_spatial = False  # the official decoder (the demo adds a path)
     resolved = config_lib.resolve(config, "stage1")
     setup = build(resolved)
     decoder = convert.flax_to_torch(jax.device_get(initial_state(setup).params["decoder"]),

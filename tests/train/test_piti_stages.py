@@ -20,6 +20,7 @@ def test_demo_recipe_end_to_end(tmp_path):
                        "--config.stages.stage1.train.num_steps=2",
                        "--config.stages.stage2.train.num_steps=2",
                        "--config.stages.stage2.eval.fidelity_examples=8",
+                       "--config.eval.batch_size=8",
                        "--config.sample_grid.num_images=2", "--config.sample_grid.steps=2",
                        "--config.data.num_workers=0"], timeout=540)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -31,11 +32,18 @@ def test_demo_recipe_end_to_end(tmp_path):
     assert report["fidelity/ceiling_miou"] > 0.85 and 0 <= report["fidelity/miou"] <= 1
 
     options = saved_params.read_record(str(tmp_path / "stage1"))["options"]
+    assert options["encoder_spatial"]
     prior, _ = convert.glide_to_piti_decoder(
-        convert.load_state_dict(pretrained.demo_prior_files()["weights"]), options)
+        convert.load_state_dict(pretrained.demo_prior_files()["weights"]),
+        dict(options, encoder_spatial=False))
     s1 = saved_params.load_params(str(tmp_path / "stage1"), "params")
     s2 = saved_params.load_params(str(tmp_path / "stage2"), "params")
-    assert all(_leaves_equal(s1["decoder"], prior))               # stage 1: the prior, untouched
+    spatial = sorted(k for k in s1["decoder"] if k.startswith("spatial_proj"))
+    assert spatial == ["spatial_proj_0", "spatial_proj_1", "spatial_proj_2"]
+    official = {k: v for k, v in s1["decoder"].items() if k not in spatial}
+    assert all(_leaves_equal(official, prior))                    # stage 1: the prior, untouched
+    # ... while the spatial path, zero at the start, trains with the encoder.
+    assert all(np.abs(s1["decoder"][k]["kernel"]).max() > 0 for k in spatial)
     assert not all(_leaves_equal(s2["decoder"], s1["decoder"]))   # stage 2: the decoder trains
     assert not all(_leaves_equal(s2["encoder"], s1["encoder"]))
     # Stage 1 moves the encoder: its last layer norm at least (a fresh encoder's is ones).

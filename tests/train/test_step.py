@@ -148,3 +148,21 @@ def test_non_finite_step_leaves_params_optimizer_ema_and_sampler_unchanged():
         for a, b in zip(jax.tree.leaves(getattr(before, name)),
                         jax.tree.leaves(getattr(after, name))):
             np.testing.assert_array_equal(a, np.asarray(b), err_msg=name)
+
+
+def test_p2_weighting_scales_the_mse_term_by_its_timestep_weight():
+    """train.p2_gamma: loss = mean(mse * (k + SNR(t))^-gamma + vb); the logged mse stays raw."""
+    config = _no_dropout(p2_gamma=1.0, p2_k=1.0)
+    setup = build(config)
+    batch = _host_batches(config, setup, 1)[0]
+    loss, terms, t, _ = jax.jit(step_lib.make_grad_fn(
+        setup.model, setup.diffusion, setup.sampler, setup.options, setup.config))(
+        initial_state(setup), parallel.global_batch(batch, setup.mesh, MODEL_BATCH_KEYS))
+    abar = setup.diffusion.alphas_cumprod[np.asarray(t)]
+    w = 1.0 / (1.0 + abar / (1.0 - abar))
+    terms = jax.tree.map(np.asarray, terms)
+    expected = np.mean(terms["mse"] * w + (terms["loss"] - terms["mse"]))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    assert not np.isclose(float(loss), np.mean(terms["loss"]), rtol=1e-3)
+    np.testing.assert_array_equal(np.asarray(setup.diffusion.p2_weight(jnp.arange(5), 0.0)),
+                                  np.ones(5, np.float32))
