@@ -8,7 +8,10 @@ from nbclient import NotebookClient
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"
 
 
-@pytest.mark.parametrize("name", ["piti_mask_sketch_to_image", "glide_text2im", "finetune_demo"])
+# finetune_demo runs the demo's main job and --mode=sample (75 s on CI's cores), which
+# tests/train/test_piti_stages.py and tests/pipelines/test_sample_mode.py already cover: -m slow.
+@pytest.mark.parametrize("name", ["piti_mask_sketch_to_image", "glide_text2im",
+                                  pytest.param("finetune_demo", marks=pytest.mark.slow)])
 def test_notebook_runs_in_tiny_mode(name, monkeypatch):
     monkeypatch.setenv("GLIDE_JAX_NOTEBOOK_TINY", "1")
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")

@@ -1,9 +1,11 @@
-"""Two processes on localhost (jax.distributed + gloo CPU collectives) train, save and resume
-(in CI: a few steps of the tiny config, about two minutes)."""
+"""Two processes on localhost (jax.distributed + gloo CPU collectives) train and save (in CI: two
+steps of the tiny config, about a minute), then resume (-m slow: a second two-process launch)."""
 import os
 import socket
 import subprocess
 import sys
+
+import pytest
 
 
 from glide_jax import saved_params
@@ -40,12 +42,21 @@ def _run_two(workdir, steps):
     return outs
 
 
-def test_two_processes_train_save_and_resume(tmp_path):
-    outs = _run_two(tmp_path, 2)
+def _train_two(workdir):
+    outs = _run_two(workdir, 2)
     assert "process 1 of 2; 2 local / 4 global devices" in outs[1]
-    assert saved_params.latest_step(str(tmp_path)) == 2
+    assert saved_params.latest_step(str(workdir)) == 2
     assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(
-        os.listdir(tmp_path / "checkpoints" / "2" / "data"))
+        os.listdir(workdir / "checkpoints" / "2" / "data"))
+
+
+def test_two_processes_train_and_save(tmp_path):
+    _train_two(tmp_path)
+
+
+@pytest.mark.slow
+def test_two_processes_train_save_and_resume(tmp_path):
+    _train_two(tmp_path)
     outs = _run_two(tmp_path, 4)
     assert "resuming from step 2" in outs[0] and "resuming from step 2" in outs[1]
     assert saved_params.latest_step(str(tmp_path)) == 4
