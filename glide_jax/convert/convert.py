@@ -70,7 +70,7 @@ def _resolve(options) -> dict:
 def _model_shapes(options) -> dict:
     if options.get("encoder_spatial"):
         raise ConversionError(
-            "option encoder_spatial=True (the demo's spatial path, PITIDecoder.spatial_proj) has "
+            "option encoder_spatial=True (the demo's spatial path, PITIDecoder.spatial_proj_*) has "
             "no counterpart in the official PITI code, so there is no PyTorch layout to convert "
             "to or from; glide_jax keeps such models in its own formats (orbax, safetensors)")
     return dict(_cached_model_shapes(json.dumps(options, sort_keys=True, default=str)))

@@ -56,7 +56,7 @@ def piti_model_and_diffusion_defaults(super_res: int = 0) -> Dict[str, Any]:
         # small demo encoders, which depart from the official architecture.
         encoder_width=None, encoder_layers=None, encoder_heads=None,
         # True adds a direct spatial path from the encoder's token grid into the UNet
-        # (PITIDecoder.spatial_proj): a departure for the CPU demo, not in any official model.
+        # (PITIDecoder.spatial_proj_*): a departure for the CPU demo, not in any official model.
         encoder_spatial=False)
     if super_res:
         options.update(image_size=256, num_res_blocks=2, noise_schedule="linear",

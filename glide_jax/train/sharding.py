@@ -91,10 +91,9 @@ class CompiledAhead:
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._jitted.lower(*args).compile()
-            if jax.process_count() > 1:
-                from orbax.checkpoint import multihost
-                multihost.sync_global_processes(
-                    f"glide_jax/{self._label}/compiled/{next(_BARRIERS)}",
-                    timeout=self._timeout, processes=set(range(jax.process_count())))
+            from orbax.checkpoint import multihost
+            multihost.sync_global_processes(
+                f"glide_jax/{self._label}/compiled/{next(_BARRIERS)}",
+                timeout=self._timeout, processes=set(range(jax.process_count())))
             self._compiled[key] = compiled
         return compiled(*args)

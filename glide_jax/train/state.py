@@ -44,12 +44,8 @@ def learning_rate_schedule(optim) -> Callable[[jax.Array], jax.Array]:
 
 # Decoder params that only read the task encoder's output and exist in no official model (the
 # demo's spatial path, option encoder_spatial): the encoder-only stage trains them with it.
-ENCODER_SIDE_PREFIX = ("decoder", "spatial_proj")
-
-
 def _encoder_side(path) -> bool:
-    return path[0] == ENCODER_SIDE_PREFIX[0] and len(path) > 1 and \
-        str(path[1]).startswith(ENCODER_SIDE_PREFIX[1])
+    return len(path) > 1 and path[0] == "decoder" and path[1].startswith("spatial_proj")
 
 
 def param_labels(params, trainable: str):
